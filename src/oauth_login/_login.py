@@ -1,0 +1,229 @@
+"""One sign-in attempt: its own thread, fresh secrets, a receiver, and the code exchange.
+
+The attempt never depends on the caller's thread being free: the loopback receiver and device
+polling run here, so a notebook kernel busy in another cell still completes the sign-in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._callback import check_callback
+from ._credentials import Credentials
+from ._device import DevicePrompt, run_device_flow
+from ._discovery import ProviderMetadata
+from ._errors import LoginCancelledError, LoginTimeoutError, OAuthLoginError
+from ._grants import ClientAuth, TokenResponse, authorization_url, code_grant, parse_token_response
+from ._loopback import LoopbackReceiver
+from ._paste import read_pasted_redirect
+from ._pkce import AttemptSecrets
+from ._profiles import Profile
+from ._transport import HTTPRequest
+
+__all__ = ["FlowResult", "LoginAttempt", "run_flow"]
+
+PASTE_REDIRECT_URI = "http://127.0.0.1/callback"
+
+
+@dataclass(frozen=True, repr=False)
+class FlowResult:
+    tokens: TokenResponse
+    nonce: str | None  # the nonce the ID token must carry (None for the device flow)
+
+
+class LoginAttempt:
+    """A sign-in in progress. ``wait()`` for its ``Credentials``; ``cancel()`` ends it and frees its port."""
+
+    def __init__(self, mode: str, reason: str, timeout: float) -> None:
+        self.mode = mode
+        self.reason = reason
+        self.timeout = timeout
+        self.link: str | None = None
+        self.user_code: str | None = None
+        self.cancelled = threading.Event()
+        self.link_ready = threading.Event()  # set once ``link`` is there to open
+        self._done = threading.Event()
+        self._result: Credentials | None = None
+        self._error: BaseException | None = None
+        self._receiver: LoopbackReceiver | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        receiver = self._receiver
+        if receiver is not None:
+            receiver.cancel()
+
+    def wait(self, timeout: float | None = None) -> Credentials:
+        """The credentials once signed in; raises the attempt's error, or ``LoginTimeoutError``."""
+        try:
+            finished = self._done.wait(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            self.join()
+            raise
+        if not finished:
+            raise LoginTimeoutError(f"the sign-in did not finish within {timeout:g} s")
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def _publish(self, link: str, user_code: str | None = None) -> None:
+        self.link, self.user_code = link, user_code
+        self.link_ready.set()
+
+    def join(self) -> None:
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _start(self, target: Callable[[LoginAttempt], Credentials]) -> None:
+        def run() -> None:
+            try:
+                self._result = target(self)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiter, who re-raises it
+                self._error = exc
+            finally:
+                self._done.set()
+
+        self._thread = threading.Thread(target=run, name=f"oauth-login-{self.mode}", daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "cancelled" if self.cancelled.is_set() else "waiting"
+        return f"LoginAttempt(mode={self.mode!r}, {state})"
+
+
+def _exchange(
+    profile: Profile,
+    metadata: ProviderMetadata,
+    request: HTTPRequest,
+    client: ClientAuth,
+    *,
+    code: str,
+    redirect_uri: str,
+    secrets: AttemptSecrets,
+) -> FlowResult:
+    extra = {"audience": profile.audience} if profile.audience else None
+    prepared = code_grant(
+        metadata.require("token_endpoint"),
+        client,
+        code=code,
+        redirect_uri=redirect_uri,
+        code_verifier=secrets.verifier,
+        extra=extra,
+    )
+    response = request("POST", prepared.url, headers=prepared.headers, data=prepared.body)
+    return FlowResult(parse_token_response(response), secrets.nonce)
+
+
+def _auth_url(
+    profile: Profile, metadata: ProviderMetadata, redirect_uri: str, secrets: AttemptSecrets
+) -> str:
+    extra = dict(profile.extra_auth_params)
+    if profile.audience:
+        extra.setdefault("audience", profile.audience)
+    return authorization_url(
+        metadata.require("authorization_endpoint"),
+        client_id=profile.client_id,
+        redirect_uri=redirect_uri,
+        scope=profile.scope,
+        state=secrets.state,
+        code_challenge=secrets.challenge,
+        nonce=secrets.nonce,
+        prompt=profile.authorization_prompt,
+        extra=extra,
+    )
+
+
+def _loopback_address(profile: Profile) -> tuple[str, int, str]:
+    from urllib.parse import urlsplit
+
+    if not profile.redirect_uri:
+        return "127.0.0.1", 0, "/callback"
+    parts = urlsplit(profile.redirect_uri)
+    return parts.hostname or "127.0.0.1", parts.port or 0, parts.path or "/callback"
+
+
+def run_flow(
+    attempt: LoginAttempt,
+    profile: Profile,
+    metadata: ProviderMetadata,
+    request: HTTPRequest,
+    client: ClientAuth,
+    *,
+    show_link: Callable[[str, str | None], None],
+    read_paste: Callable[[str], str] | None = None,
+) -> FlowResult:
+    """Run ``attempt.mode`` to the end; ``show_link(link, user_code)`` is called once the link exists."""
+    if attempt.mode == "device":
+
+        def prompt(p: DevicePrompt) -> None:
+            attempt._publish(p.link, p.user_code)
+            show_link(p.link, p.user_code)
+
+        extra = {"audience": profile.audience} if profile.audience else None
+        tokens = run_device_flow(
+            metadata,
+            client,
+            request,
+            scope=profile.scope,
+            on_prompt=prompt,
+            cancel=attempt.cancelled,
+            timeout=attempt.timeout,
+            extra=extra,
+        )
+        return FlowResult(tokens, None)
+
+    secrets = AttemptSecrets()
+    if attempt.mode == "paste":
+        redirect_uri = profile.redirect_uri or PASTE_REDIRECT_URI
+        link = _auth_url(profile, metadata, redirect_uri, secrets)
+        attempt._publish(link)
+        show_link(link, None)
+        params = read_pasted_redirect(redirect_uri, **({"read": read_paste} if read_paste else {}))
+        code = check_callback(
+            params,
+            expected_state=secrets.state,
+            expected_issuer=metadata.issuer,
+            iss_required=metadata.authorization_response_iss_parameter_supported,
+        )
+        return _exchange(
+            profile, metadata, request, client, code=code, redirect_uri=redirect_uri, secrets=secrets
+        )
+
+    host, port, path = _loopback_address(profile)
+    with LoopbackReceiver(host=host, port=port, path=path) as receiver:
+        attempt._receiver = receiver
+        if attempt.cancelled.is_set():
+            raise LoginCancelledError("the sign-in was cancelled")
+        redirect_uri = receiver.redirect_uri
+        start_url = receiver.expect(
+            state=secrets.state,
+            issuer=metadata.issuer,
+            iss_required=metadata.authorization_response_iss_parameter_supported,
+            authorization_url=_auth_url(profile, metadata, redirect_uri, secrets),
+        )
+        attempt._publish(start_url)
+        show_link(start_url, None)
+        try:
+            code = receiver.wait(attempt.timeout)
+        finally:
+            attempt._receiver = None
+    # The port is free again before the exchange: nothing listens longer than needed.
+    return _exchange(
+        profile, metadata, request, client, code=code, redirect_uri=redirect_uri, secrets=secrets
+    )
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """``(message, hint)`` for a UI, from any exception (never its traceback)."""
+    if isinstance(exc, OAuthLoginError):
+        return exc.message, exc.hint
+    return f"{type(exc).__name__}", "see the log for details"

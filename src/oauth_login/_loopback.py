@@ -1,0 +1,239 @@
+"""The loopback receiver (RFC 8252 7.3): a tiny HTTP server on 127.0.0.1 that catches the redirect.
+
+It *has* a server rather than being one, serves from its own daemon threads (so a busy caller, an
+idle pre-connected socket or a favicon request never stalls it), answers everything that is not
+the expected callback with a complete 404, and always frees its port on close.
+"""
+
+from __future__ import annotations
+
+import http.server
+import ipaddress
+import logging
+import secrets
+import socket
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from . import _pages
+from ._callback import StateMismatchError, check_callback
+from ._errors import ConfigurationError, LoginCancelledError, LoginTimeoutError, OAuthError, OAuthLoginError
+from ._pkce import constant_time_equal
+
+__all__ = ["LoopbackReceiver"]
+
+logger = logging.getLogger("oauth_login")
+
+_LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
+
+
+def _bind_address(host: str) -> str:
+    """The address to bind for ``host``; only loopback is allowed, whatever the configuration says."""
+    address = _LOOPBACK_NAMES.get(host.lower(), host.strip("[]"))
+    try:
+        if ipaddress.ip_address(address).is_loopback:
+            return address
+    except ValueError:
+        pass
+    raise ConfigurationError(
+        f"the loopback receiver only listens on this computer, not on {host!r}",
+        hint="use 127.0.0.1 (or localhost, [::1]) in the redirect URI",
+    )
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True  # an idle pre-connected browser socket must never keep the process alive
+    # POSIX SO_REUSEADDR only lets us bind over our own TIME_WAIT leftovers (a fixed port reused right
+    # after a login); it never allows a second listener. On Windows it would, so it stays off there.
+    allow_reuse_address = sys.platform != "win32"
+    receiver: LoopbackReceiver
+
+    def __init__(self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "oauth-login"
+    sys_version = ""
+    protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers after the answer
+    timeout = 10.0  # an idle pre-connected socket is dropped after this, without touching the flow
+
+    def do_GET(self) -> None:
+        status, body, headers = self.server.receiver._route(self.path, self.headers.get("Host", ""))
+        self._send(status, body, headers)
+
+    def do_HEAD(self) -> None:
+        self._send(404, _pages.NOT_FOUND, {})
+
+    def do_POST(self) -> None:
+        self._send(404, _pages.NOT_FOUND, {})
+
+    def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        self.send_response(status)
+        for name, value in {**_pages.SECURITY_HEADERS, **headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The request line holds the code and state: log the path only.
+        logger.debug("loopback receiver: %s %s -> %s", self.command, urlsplit(self.path).path[:64], code)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the stdlib access log would print query strings to stderr
+
+
+class LoopbackReceiver:
+    """Receive one authorization response on ``http://127.0.0.1:<port><path>``.
+
+    Use as a context manager: ``expect()`` arms it for one attempt and returns the *start URL*
+    (``/start/<random id>``, which redirects to the provider), ``wait()`` returns the code.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str = "/callback",
+        success_html: bytes | None = None,
+        failure_html: bytes | None = None,
+    ) -> None:
+        self._bind = _bind_address(host)
+        self._uri_host = (
+            f"[{self._bind}]" if ":" in self._bind else host if host == "localhost" else self._bind
+        )
+        self._path = "/" + path.strip("/")
+        self._success_html = success_html
+        self._failure_html = failure_html
+        self._server = _Server((self._bind, port), _Handler)
+        self._server.receiver = self
+        self.port: int = self._server.server_address[1]
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._code: str | None = None
+        self._error: OAuthLoginError | None = None
+        self._check: Callable[[Mapping[str, str]], str] | None = None
+        self._start_id: str | None = None
+        self._authorization_url: str | None = None
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="oauth-login-loopback",
+            daemon=True,
+        )
+        self._thread.start()
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"http://{self._uri_host}:{self.port}{self._path}"
+
+    @property
+    def start_url(self) -> str | None:
+        return f"http://{self._uri_host}:{self.port}/start/{self._start_id}" if self._start_id else None
+
+    def expect(self, *, state: str, issuer: str, iss_required: bool, authorization_url: str) -> str:
+        """Arm the receiver for one attempt; returns the single-use start URL to open in the browser."""
+        with self._lock:
+            self._check = lambda params: check_callback(
+                params, expected_state=state, expected_issuer=issuer, iss_required=iss_required
+            )
+            self._authorization_url = authorization_url
+            self._start_id = secrets.token_urlsafe(16)
+        return f"http://{self._uri_host}:{self.port}/start/{self._start_id}"
+
+    def _host_ok(self, host_header: str) -> bool:
+        # Refuse DNS-rebinding requests: the browser must address us by the loopback name we gave.
+        return host_header in (f"{self._uri_host}:{self.port}", f"{self._bind}:{self.port}")
+
+    def _route(self, raw_path: str, host_header: str) -> tuple[int, bytes, dict[str, str]]:
+        url = urlsplit(raw_path)
+        if not self._host_ok(host_header):
+            return 404, _pages.NOT_FOUND, {}
+        if url.path.startswith("/start/"):
+            return self._start(url.path[len("/start/") :])
+        if url.path != self._path:
+            return 404, _pages.NOT_FOUND, {}
+        return self._callback(dict(parse_qsl(url.query, keep_blank_values=True)))
+
+    def _start(self, start_id: str) -> tuple[int, bytes, dict[str, str]]:
+        with self._lock:
+            expected, target = self._start_id, self._authorization_url
+            if expected is None or target is None or not constant_time_equal(expected, start_id):
+                return 404, _pages.NOT_FOUND, {}
+            self._authorization_url = None  # single use
+        return 302, b"", {"Location": target}
+
+    def _callback(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        with self._lock:
+            check = self._check
+            if check is None or self._done.is_set():
+                return 400, _pages.STALE, {}
+            try:
+                code = check(params)
+            except StateMismatchError:
+                logger.info(
+                    "loopback receiver: ignored a redirect that belongs to no current sign-in attempt"
+                )
+                return 400, _pages.STALE, {}
+            except OAuthLoginError as exc:
+                self._error = exc
+                self._check = None
+                self._done.set()
+                if self._failure_html is not None:
+                    return 400, self._failure_html, {}
+                if isinstance(exc, OAuthError):
+                    return 400, _pages.failure(exc.error, exc.error_description), {}
+                return 400, _pages.failure("invalid_response", exc.message), {}
+            self._code = code
+            self._check = None  # single use: a replay of this redirect gets the stale page
+            self._done.set()
+        return 200, self._success_html or _pages.SIGNED_IN, {}
+
+    def wait(self, timeout: float) -> str:
+        """Block until the redirect arrives, ``cancel()`` is called or ``timeout`` seconds pass."""
+        if not self._done.wait(timeout):
+            raise LoginTimeoutError(f"no answer from the browser within {timeout:g} s")
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self._code is None:
+                raise LoginCancelledError("the sign-in was cancelled")
+            code, self._code = self._code, None
+            return code
+
+    def cancel(self) -> None:
+        with self._lock:
+            if not self._done.is_set():
+                self._check = None
+                self._done.set()
+
+    def close(self) -> None:
+        """Stop serving and free the port. Safe to call more than once, from any thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.cancel()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> LoopbackReceiver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LoopbackReceiver(redirect_uri={self.redirect_uri!r}, closed={self._closed})"

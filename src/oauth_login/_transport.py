@@ -1,0 +1,114 @@
+"""The one place that does HTTP: a small callable the rest of the core is given, so tests can fake it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from ._errors import TransportError
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["HTTPRequest", "HTTPResponse", "InsecureTransportWarning", "RequestsTransport"]
+
+logger = logging.getLogger("oauth_login")
+
+
+@dataclass(frozen=True)
+class HTTPResponse:
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The body as JSON, or ``None`` when it is not JSON (error pages, proxies)."""
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+    def __repr__(self) -> str:  # the body may hold tokens
+        return f"HTTPResponse(status={self.status}, body=<{len(self.body)} bytes>)"
+
+
+class HTTPRequest(Protocol):
+    """Send one request and return the answer; raise ``TransportError`` when there is none."""
+
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> HTTPResponse: ...
+
+
+class InsecureTransportWarning(UserWarning):
+    """TLS certificate checks are turned off."""
+
+
+class RequestsTransport:
+    """``HTTPRequest`` over a ``requests.Session`` (imported on first use, not at import time)."""
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        verify: bool | str = True,
+        timeout: float = 30.0,
+    ) -> None:
+        if verify is False:
+            warnings.warn(
+                "TLS certificate verification is OFF (verify=False): anyone on the network path can "
+                "read and replace your tokens. Use a CA bundle path instead.",
+                InsecureTransportWarning,
+                stacklevel=3,
+            )
+        self._session = session
+        self.verify = verify
+        self.timeout = timeout
+
+    def _get_session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+        return self._session
+
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> HTTPResponse:
+        import requests
+
+        session = self._get_session()
+        host = urlsplit(url).netloc
+        try:
+            resp = session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                data=dict(data) if data is not None else None,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            # requests' own message can echo the URL and is long; ours names only the host.
+            raise TransportError(f"could not reach {host}: {type(exc).__name__}") from exc
+        logger.debug("%s %s%s -> %s", method, host, urlsplit(url).path, resp.status_code)
+        return HTTPResponse(resp.status_code, resp.content, dict(resp.headers))
+
+    def __repr__(self) -> str:
+        return f"RequestsTransport(verify={self.verify!r}, timeout={self.timeout})"

@@ -75,12 +75,17 @@ class FakeProvider:
         if path == "/token":
             return self._token(body)
         if path == "/device":
-            return self._json(200, {
-                "device_code": "dc-secret", "user_code": "ABCD-EFGH",
-                "verification_uri": f"{ISSUER}/activate",
-                "verification_uri_complete": f"{ISSUER}/activate?user_code=ABCD-EFGH",
-                "expires_in": 600, "interval": 5,
-            })
+            return self._json(
+                200,
+                {
+                    "device_code": "dc-secret",
+                    "user_code": "ABCD-EFGH",
+                    "verification_uri": f"{ISSUER}/activate",
+                    "verification_uri_complete": f"{ISSUER}/activate?user_code=ABCD-EFGH",
+                    "expires_in": 600,
+                    "interval": 5,
+                },
+            )
         if path == "/revoke":
             self.revoked.append(body.get("token_type_hint", ""))
             return HTTPResponse(200, b"")
@@ -96,7 +101,9 @@ class FakeProvider:
             with self.lock:
                 token = body.get("refresh_token")
                 if token not in self.valid_refresh:
-                    return self._json(400, {"error": "invalid_grant", "error_description": "grant request is invalid"})
+                    return self._json(
+                        400, {"error": "invalid_grant", "error_description": "grant request is invalid"}
+                    )
                 if self.rotate:
                     self.valid_refresh.discard(token)
             doc = self._tokens()

@@ -21,8 +21,14 @@ def check_state(params: Mapping[str, str], expected_state: str) -> None:
         raise StateMismatchError("the sign-in response does not belong to this sign-in attempt")
 
 
-def check_issuer(params: Mapping[str, str], expected_issuer: str, *, required: bool) -> None:
-    """RFC 9207: when the provider sends ``iss`` (or promises to), it must be ours: a mix-up defence."""
+def check_issuer(params: Mapping[str, str], expected_issuer: str | None, *, required: bool) -> None:
+    """RFC 9207: when the provider sends ``iss`` (or promises to), it must be ours: a mix-up defence.
+
+    ``expected_issuer=None`` skips the check, for callers configured with endpoints but no issuer
+    (the flytekit-compatible facade); the code is then bound to the token endpoint by PKCE alone.
+    """
+    if expected_issuer is None:
+        return
     iss = params.get("iss")
     if iss is None:
         if required:
@@ -48,7 +54,7 @@ def check_code(params: Mapping[str, str]) -> str:
 
 
 def check_callback(
-    params: Mapping[str, str], *, expected_state: str, expected_issuer: str, iss_required: bool
+    params: Mapping[str, str], *, expected_state: str, expected_issuer: str | None, iss_required: bool
 ) -> str:
     """The authorization code in ``params``, or the error that explains why there is none."""
     check_state(params, expected_state)

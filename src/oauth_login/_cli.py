@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ._profiles import MODES
@@ -56,11 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], *args: object, **kwargs: object
+) -> None:
+    print(f"oauth-login: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning  # a terminal user wants one line, not our source line
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from . import _api
     from ._errors import OAuthLoginError
 
@@ -70,11 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {k: v for k, v in settings.items() if v}
     try:
         client = _api.client(args.profile, storage=args.storage, **settings)
+        if args.command == "login" and client.store.notice:
+            print(f"oauth-login: {client.store.notice}", file=sys.stderr)
         if args.command == "login":
             creds = client.login(mode=args.mode, timeout=args.timeout, open_browser=not args.no_browser)
             print(f"signed in as {creds.account} ({client.status().expires_in_text()})", file=sys.stderr)
         elif args.command == "status":
-            print(client.status(), file=sys.stderr)
+            print(client.status())
         elif args.command == "token":
             print(client.get_token())
         else:

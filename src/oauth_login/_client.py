@@ -231,9 +231,6 @@ class OAuthClient:
                     read_paste=read_paste,
                 )
                 creds = self._credentials_from(result.tokens, metadata, nonce=result.nonce, previous=None)
-                with self._refresh_lock, self.store.lock(self.key):
-                    self._save(creds)
-                    return self._adopt(creds)
             except BaseException as exc:
                 if self._attempt is current:
                     if isinstance(exc, LoginCancelledError) or current.cancelled.is_set():
@@ -242,6 +239,19 @@ class OAuthClient:
                         message, hint = describe_error(exc)
                         self._set_status(st.ERROR, mode=chosen, message=message, hint=hint)
                 raise
+            # Waiters get the tokens at once; the store is written right after, still under its lock,
+            # so another thread or process that wants the entry waits for the write, never sees a gap.
+            with self._refresh_lock, self.store.lock(self.key):
+                current._deliver(self._adopt(creds))
+                try:
+                    self._save(creds)
+                except OAuthLoginError as exc:
+                    logger.warning(
+                        "signed in, but the tokens could not be stored (%s); they last until "
+                        "this process ends",
+                        exc,
+                    )
+            return creds
 
         self._set_status(st.WAITING, mode=chosen, mode_reason=reason)
         attempt._start(run)
@@ -250,7 +260,9 @@ class OAuthClient:
     def login(self, **kwargs: Any) -> Credentials:
         """Sign in and block until done; Ctrl-C cancels and frees the port. Options as ``start_login``."""
         attempt = self.start_login(**kwargs)
-        return attempt.wait()
+        creds = attempt.wait()
+        attempt.join()  # the tokens are in the store too before a script or CLI goes on (or exits)
+        return creds
 
     def cancel(self) -> None:
         attempt = self._attempt

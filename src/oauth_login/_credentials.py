@@ -126,6 +126,8 @@ class Credentials:
     @classmethod
     def from_entry(cls, entry: Mapping[str, Any]) -> Credentials:
         """Inverse of ``to_entry``; raises ``ValueError`` (without content) when the entry is malformed."""
+        if not isinstance(entry, Mapping):
+            raise ValueError("stored entry is not an object")
         access_token = entry.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise ValueError("stored entry has no access token")

@@ -83,6 +83,11 @@ class LoginAttempt:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
 
+    def _deliver(self, creds: Credentials) -> None:
+        """Hand the credentials to the waiters now; the thread may still be storing them."""
+        self._result = creds
+        self._done.set()
+
     def _start(self, target: Callable[[LoginAttempt], Credentials]) -> None:
         def run() -> None:
             try:

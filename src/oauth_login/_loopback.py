@@ -11,6 +11,7 @@ import http.server
 import ipaddress
 import logging
 import secrets
+import selectors
 import socket
 import sys
 import threading
@@ -23,14 +24,14 @@ from ._callback import StateMismatchError, check_callback
 from ._errors import ConfigurationError, LoginCancelledError, LoginTimeoutError, OAuthError, OAuthLoginError
 from ._pkce import constant_time_equal
 
-__all__ = ["LoopbackReceiver"]
+__all__ = ["LoopbackReceiver", "bind_address"]
 
 logger = logging.getLogger("oauth_login")
 
 _LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
 
 
-def _bind_address(host: str) -> str:
+def bind_address(host: str) -> str:
     """The address to bind for ``host``; only loopback is allowed, whatever the configuration says."""
     address = _LOOPBACK_NAMES.get(host.lower(), host.strip("[]"))
     try:
@@ -50,6 +51,10 @@ class _Server(http.server.ThreadingHTTPServer):
     # after a login); it never allows a second listener. On Windows it would, so it stays off there.
     allow_reuse_address = sys.platform != "win32"
     receiver: LoopbackReceiver
+
+    def handle_request_nowait(self) -> None:
+        """Accept one ready connection and hand it to a handler thread (the socket is readable)."""
+        self._handle_request_noblock()  # type: ignore[attr-defined]
 
     def __init__(self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]) -> None:
         if ":" in address[0]:
@@ -108,7 +113,7 @@ class LoopbackReceiver:
         success_html: bytes | None = None,
         failure_html: bytes | None = None,
     ) -> None:
-        self._bind = _bind_address(host)
+        self._bind = bind_address(host)
         self._uri_host = (
             f"[{self._bind}]" if ":" in self._bind else host if host == "localhost" else self._bind
         )
@@ -126,13 +131,21 @@ class LoopbackReceiver:
         self._start_id: str | None = None
         self._authorization_url: str | None = None
         self._closed = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="oauth-login-loopback",
-            daemon=True,
-        )
+        # A socket pair wakes the serving loop at once on close(): socketserver's own shutdown()
+        # polls, which would keep the port (and the caller) waiting up to a poll interval.
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name="oauth-login-loopback", daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_reader:
+                        return
+                    self._server.handle_request_nowait()
 
     @property
     def redirect_uri(self) -> str:
@@ -142,7 +155,7 @@ class LoopbackReceiver:
     def start_url(self) -> str | None:
         return f"http://{self._uri_host}:{self.port}/start/{self._start_id}" if self._start_id else None
 
-    def expect(self, *, state: str, issuer: str, iss_required: bool, authorization_url: str) -> str:
+    def expect(self, *, state: str, issuer: str | None, iss_required: bool, authorization_url: str) -> str:
         """Arm the receiver for one attempt; returns the single-use start URL to open in the browser."""
         with self._lock:
             self._check = lambda params: check_callback(
@@ -225,9 +238,11 @@ class LoopbackReceiver:
                 return
             self._closed = True
         self.cancel()
-        self._server.shutdown()
-        self._server.server_close()
+        self._wake_writer.send(b"x")
         self._thread.join()
+        self._server.server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def __enter__(self) -> LoopbackReceiver:
         return self

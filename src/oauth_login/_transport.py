@@ -61,9 +61,10 @@ class RequestsTransport:
         self,
         session: requests.Session | None = None,
         *,
-        verify: bool | str = True,
+        verify: bool | str | None = True,
         timeout: float = 30.0,
     ) -> None:
+        """``verify=None`` defers to ``session.verify`` (a caller's CA bundle stays in force)."""
         if verify is False:
             warnings.warn(
                 "TLS certificate verification is OFF (verify=False): anyone on the network path can "
@@ -72,7 +73,7 @@ class RequestsTransport:
                 stacklevel=3,
             )
         self._session = session
-        self.verify = verify
+        self.verify: bool | str | None = verify
         self.timeout = timeout
 
     def _get_session(self) -> requests.Session:
@@ -101,7 +102,7 @@ class RequestsTransport:
                 headers=dict(headers or {}),
                 data=dict(data) if data is not None else None,
                 timeout=self.timeout,
-                verify=self.verify,
+                verify=self.verify if self.verify is not None else session.verify,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:

@@ -8,7 +8,6 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-
 from devtools.browser import complete_login
 
 

@@ -11,9 +11,9 @@ import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from devtools.browser import complete_device, open_page
 
 import oauth_login
-from devtools.browser import complete_device, open_page
 from oauth_login._client import OAuthClient
 from oauth_login._profiles import Profile
 from oauth_login._stores import FileStore
@@ -175,8 +175,9 @@ def test_xss_in_error_description_is_escaped(idp_env, browser):
     info.value.close()
     state = parse_qs(urlsplit(location).query)["state"][0]
     payload = "<script>alert('xss')</script><img src=x onerror=alert(2)>"
-    query = urllib.parse.urlencode({"error": "access_denied", "error_description": payload, "state": state,
-                                    "iss": idp_env.issuer})
+    query = urllib.parse.urlencode(
+        {"error": "access_denied", "error_description": payload, "state": state, "iss": idp_env.issuer}
+    )
     port = urlsplit(start).port
     page = browser.submit(open_page, f"http://127.0.0.1:{port}/callback?{query}").result(60)
     assert page.dialogs == []
@@ -251,8 +252,13 @@ def test_nothing_secret_reaches_logs_or_stderr_at_debug(idp_env, user, caplog, c
     client.logout(revoke=True)
     callback = parse_qs(urlsplit(page.url).query)
     secrets = {
-        creds.access_token, creds.refresh_token, creds.id_token, refreshed.access_token, refreshed.refresh_token,
-        callback["code"][0], callback["state"][0],
+        creds.access_token,
+        creds.refresh_token,
+        creds.id_token,
+        refreshed.access_token,
+        refreshed.refresh_token,
+        callback["code"][0],
+        callback["state"][0],
         *(b["code_verifier"] for b in transport.bodies if "code_verifier" in b),
     }
     assert len(secrets) >= 7

@@ -25,7 +25,9 @@ def _fresh_discovery(monkeypatch, tmp_path):
 
 
 def make_client(provider: FakeProvider, **profile) -> OAuthClient:
-    return OAuthClient(Profile(issuer=ISSUER, client_id="cli", **profile), store=MemoryStore(), request=provider)
+    return OAuthClient(
+        Profile(issuer=ISSUER, client_id="cli", **profile), store=MemoryStore(), request=provider
+    )
 
 
 def signed_in(client: OAuthClient, provider: FakeProvider, *, expires_in: float) -> Credentials:

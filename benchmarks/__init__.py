@@ -1,0 +1,1 @@
+"""Benchmarks for `make bench`: a printed table of measured figures against their targets (not tests)."""

@@ -38,7 +38,10 @@ def bench_import(runs: int = 25) -> Row:
     for i in range(runs + 2):
         out = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", "import oauth_login"],
-            env=env, capture_output=True, text=True, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stderr
         match = re.search(r"\|\s*(\d+)\s*\|\s*oauth_login\s*$", out, re.M)
         assert match, out
@@ -46,11 +49,23 @@ def bench_import(runs: int = 25) -> Row:
             samples.append(int(match.group(1)) / 1000)
     median = statistics.median(samples)
     heavy = subprocess.run(
-        [sys.executable, "-c", "import sys, oauth_login; print(sorted({'requests','keyring'} & set(sys.modules)))"],
-        env=env, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, oauth_login; print(sorted({'requests','keyring'} & set(sys.modules)))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
-    return Row("import oauth_login", f"{median:.2f} ms", "<= 30 ms", median <= 30,
-               [f"median of {runs} fresh interpreters; heavy modules imported: {heavy}"])
+    return Row(
+        "import oauth_login",
+        f"{median:.2f} ms",
+        "<= 30 ms",
+        median <= 30,
+        [f"median of {runs} fresh interpreters; heavy modules imported: {heavy}"],
+    )
 
 
 def _fake_client():
@@ -74,8 +89,13 @@ def bench_get_token_hot(number: int = 200_000, repeat: int = 15) -> Row:
     oauth_login.get_token()
     per_call = [t / number * 1e6 for t in timeit.repeat(oauth_login.get_token, number=number, repeat=repeat)]
     median = statistics.median(per_call)
-    return Row("get_token() hot path", f"{median:.3f} µs", "<= 2 µs", median <= 2,
-               [f"public oauth_login.get_token(), valid token in memory; median of {repeat}×{number} calls"])
+    return Row(
+        "get_token() hot path",
+        f"{median:.3f} µs",
+        "<= 2 µs",
+        median <= 2,
+        [f"public oauth_login.get_token(), valid token in memory; median of {repeat} x {number} calls"],
+    )
 
 
 def _signed_in_client(idp, client_id: str = "notebook"):
@@ -88,8 +108,10 @@ def _signed_in_client(idp, client_id: str = "notebook"):
     client = OAuthClient(Profile(issuer=idp.issuer, client_id=client_id), store=MemoryStore())
     with BrowserThread() as browser:
         futures = []
-        client.login(open_browser=lambda link: futures.append(browser.submit(complete_login, link)) or True,
-                     show_link=lambda *a: None)
+        client.login(
+            open_browser=lambda link: futures.append(browser.submit(complete_login, link)) or True,
+            show_link=lambda *a: None,
+        )
         futures[0].result(60)
     return client
 
@@ -116,13 +138,13 @@ def bench_thundering_herd(idp, client, threads: int = 50, rounds: int = 15) -> R
         starts: list[float] = []
         ends: list[float] = []
 
-        def call() -> None:
+        def call(barrier: threading.Barrier, starts: list[float], ends: list[float]) -> None:
             barrier.wait()
             starts.append(time.perf_counter())
             client.get_token()
             ends.append(time.perf_counter())
 
-        workers = [threading.Thread(target=call) for _ in range(threads)]
+        workers = [threading.Thread(target=call, args=(barrier, starts, ends)) for _ in range(threads)]
         for w in workers:
             w.start()
         for w in workers:
@@ -133,9 +155,16 @@ def bench_thundering_herd(idp, client, threads: int = 50, rounds: int = 15) -> R
     single, herd = statistics.median(singles), statistics.median(herds)
     ratio = herd / single
     ok = set(requests) == {1} and ratio <= 2
-    return Row(f"{threads} threads, expired token", f"{set(requests)} req, {ratio:.2f}x",
-               "1 req, <= 2x", ok,
-               [f"token requests per expiry {requests}; wall {herd * 1e3:.1f} ms vs one refresh {single * 1e3:.1f} ms"])
+    return Row(
+        f"{threads} threads, expired token",
+        f"{set(requests)} req, {ratio:.2f}x",
+        "1 req, <= 2x",
+        ok,
+        [
+            f"token requests per expiry {requests}; "
+            f"wall {herd * 1e3:.1f} ms vs one refresh {single * 1e3:.1f} ms"
+        ],
+    )
 
 
 def _raw_code_exchange(idp) -> float:
@@ -150,18 +179,34 @@ def _raw_code_exchange(idp) -> float:
 
     redirect_uri = "http://127.0.0.1:9/callback"  # never contacted: the scripted user stops there
     verifier = secrets.token_urlsafe(48)
-    query = urlencode({"response_type": "code", "client_id": "notebook", "redirect_uri": redirect_uri,
-                       "scope": "openid profile email offline_access", "prompt": "consent",
-                       "state": secrets.token_urlsafe(16), "nonce": secrets.token_urlsafe(16),
-                       "code_challenge": s256_challenge(verifier), "code_challenge_method": "S256"})
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": "notebook",
+            "redirect_uri": redirect_uri,
+            "scope": "openid profile email offline_access",
+            "prompt": "consent",
+            "state": secrets.token_urlsafe(16),
+            "nonce": secrets.token_urlsafe(16),
+            "code_challenge": s256_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
     callback = authorize(f"{idp.discovery['authorization_endpoint']}?{query}", stop_prefix=redirect_uri)
     code = parse_qs(urlsplit(callback).query)["code"][0]
     with requests.Session() as session:
         session.get(idp.discovery["token_endpoint"])  # open the connection first, as our client has
         t0 = time.perf_counter()
-        answer = session.post(idp.discovery["token_endpoint"], data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "client_id": "notebook", "code_verifier": verifier})
+        answer = session.post(
+            idp.discovery["token_endpoint"],
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "client_id": "notebook",
+                "code_verifier": verifier,
+            },
+        )
         elapsed = time.perf_counter() - t0
     assert answer.status_code == 200, answer.status_code
     return elapsed
@@ -207,14 +252,23 @@ def bench_login_overhead(idp, rounds: int = 25) -> Row:
         _loopback.LoopbackReceiver.wait = original
     mine, raw = statistics.median(ours), statistics.median(raws)
     ratio = mine / raw
-    return Row("login overhead", f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5,
-               [f"callback → Credentials {mine * 1e3:.2f} ms (exchange, ID token checks, file store + fsync) "
-                f"vs a bare code exchange {raw * 1e3:.2f} ms; medians of {rounds}"])
+    return Row(
+        "login overhead",
+        f"{ratio:.2f}x",
+        "<= 1.5x",
+        ratio <= 1.5,
+        [
+            f"callback → Credentials {mine * 1e3:.2f} ms (exchange, ID token checks, file store + fsync) "
+            f"vs a bare code exchange {raw * 1e3:.2f} ms; medians of {rounds}"
+        ],
+    )
 
 
 def run_all() -> list[Row]:
     sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("OAUTH_LOGIN_STATE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "oauth-login-bench"))
+    os.environ.setdefault(
+        "OAUTH_LOGIN_STATE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "oauth-login-bench")
+    )
     from devtools.idp_process import DevIdP
 
     rows = [bench_import(), bench_get_token_hot()]

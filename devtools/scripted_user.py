@@ -17,7 +17,7 @@ _FORM_ACTION = r'<form id="{form}" method="post" action="([^"]+)"'
 
 
 def authorize(url: str, *, stop_prefix: str, username: str = "alice", password: str = "alice-pw") -> str:
-    """Follow ``url`` through the provider's pages; return the redirect URL that starts with ``stop_prefix``."""
+    """Follow ``url`` through the provider's pages; return the redirect that starts with ``stop_prefix``."""
     with requests.Session() as session:
         for _ in range(20):
             if url.startswith(stop_prefix):

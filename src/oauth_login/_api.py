@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ __all__ = ["auth", "client", "get_token", "login", "logout", "session", "status"
 _clients: dict[str, OAuthClient] = {}
 _current: OAuthClient | None = None  # the profile last signed in to in this process
 _lock = threading.Lock()
+_notices_shown: set[str] = set()
 
 
 def _restore_from_store(name: str | None, storage: str | None) -> Profile | None:
@@ -81,9 +83,12 @@ def login(
     ``scopes``, ``redirect_uri``, ``audience``…) override it. ``mode`` is ``auto``, ``loopback``,
     ``device`` or ``paste``. ``storage`` is ``auto``, ``keyring``, ``file`` or ``memory``.
     """
-    return client(profile, storage=storage, **settings).login(
-        mode=mode, timeout=timeout, open_browser=open_browser
-    )
+    chosen = client(profile, storage=storage, **settings)
+    notice = chosen.store.notice
+    if notice and notice not in _notices_shown:
+        _notices_shown.add(notice)
+        print(f"oauth-login: {notice}", file=sys.stderr)  # where the tokens go is the user's business
+    return chosen.login(mode=mode, timeout=timeout, open_browser=open_browser)
 
 
 def get_token(profile: str | None = None, *, timeout: float | None = None) -> str:

@@ -1,7 +1,7 @@
 """The ``oauth-login`` command: ``login``, ``status``, ``token``, ``logout``.
 
-Only ``token`` prints a secret (the bare access token, for ``$(oauth-login token)``); messages go to
-stderr so they never mix with it.
+Only ``token`` prints a secret (the bare access token, for ``$(oauth-login token)``). ``status``
+prints its one line to stdout; every other message goes to stderr.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from ._errors import (
     LoginCancelledError,
     NotSignedInError,
     OAuthLoginError,
+    StorageError,
     TransportError,
 )
 from ._grants import ClientAuth, TokenResponse, parse_token_response, refresh_grant, revocation_request
@@ -40,6 +42,16 @@ logger = logging.getLogger("oauth_login")
 
 _REFRESH_ATTEMPTS = 3
 _ENTRY_VERSION = 1
+
+
+def _graphical_browser_likely() -> bool:
+    """False on a Linux/BSD box with no display and no $BROWSER: ``webbrowser`` would start a text
+    browser (lynx, w3m) inside this terminal and take it over; printing the link is better there."""
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return bool(
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER")
+        )
+    return True
 
 
 def _print_link(link: str, user_code: str | None) -> None:
@@ -139,7 +151,10 @@ class OAuthClient:
         limit = getattr(self.store, "max_entry_chars", None)
         budget = MAX_ENTRY_CHARS if limit is None else limit - len(json.dumps(envelope)) - 40
         envelope["credentials"] = creds.to_entry(max_chars=budget)
-        self.store.save(self.key, envelope)
+        try:
+            self.store.save(self.key, envelope)
+        except ValueError as exc:  # the entry does not fit this store even compacted
+            raise StorageError(str(exc)) from exc
 
     def _adopt(self, creds: Credentials) -> Credentials:
         self._creds = creds
@@ -212,7 +227,7 @@ class OAuthClient:
         def link_ready(link: str, user_code: str | None) -> None:
             self._set_status(st.WAITING, mode=chosen, mode_reason=reason, link=link, user_code=user_code)
             opened = False
-            if open_browser is True:
+            if open_browser is True and _graphical_browser_likely():
                 opened = webbrowser.open(link)
             elif callable(open_browser):
                 opened = bool(open_browser(link))

@@ -18,7 +18,10 @@ def _as_utc(value: datetime | float | None) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:  # 1e20, inf, nan: JSON has them, datetime not
+            raise ValueError("expires_at is not a representable time") from exc
     if value.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware (use datetime.now(timezone.utc))")
     return value.astimezone(timezone.utc)

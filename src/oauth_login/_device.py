@@ -89,4 +89,4 @@ def run_device_flow(
             raise
         except TransportError:
             # RFC 8628 3.5: on a connection timeout, back off exponentially and keep polling.
-            interval = min(interval * 2, 60.0)
+            interval = max(interval, min(interval * 2, 60.0))  # never below what slow_down asked

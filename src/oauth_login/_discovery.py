@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Mapping
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._errors import DiscoveryError
+from ._errors import DiscoveryError, TransportError
 from ._transport import HTTPRequest
 
 __all__ = ["ProviderMetadata", "discover", "metadata_urls"]
@@ -91,9 +92,20 @@ def metadata_urls(issuer: str) -> list[str]:
     return [base + "/.well-known/openid-configuration", rfc8414]
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _check_issuer_url(issuer: str) -> None:
     parts = urlsplit(issuer)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
+    # Plain http only for a provider on this computer (a development provider); never over a network.
+    secure = parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))
+    if not secure or not parts.netloc:
         raise DiscoveryError(
             f"the issuer must be an https:// URL (got {issuer!r})",
             hint="pass --issuer https://your-provider.example.com",
@@ -116,6 +128,8 @@ def discover(issuer: str, request: HTTPRequest, *, use_cache: bool = True) -> Pr
     for url in metadata_urls(issuer):
         response = request("GET", url, headers={"Accept": "application/json"})
         statuses.append(f"{response.status} from {urlsplit(url).path}")
+        if response.status >= 500 or response.status in (408, 429):
+            raise TransportError(f"the provider's metadata endpoint answered HTTP {response.status}")
         if response.status != 200:
             continue
         doc = response.json()

@@ -62,7 +62,7 @@ class ClientAuth:
 @dataclass(frozen=True)
 class PreparedRequest:
     url: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(repr=False)  # may hold "Authorization: Basic <id:secret>"
     body: Mapping[str, str] = field(repr=False)
 
 
@@ -194,9 +194,11 @@ def revocation_request(
 def raise_for_error(response: HTTPResponse, what: str) -> Mapping[str, Any]:
     """The JSON object of a 2xx answer; otherwise the matching typed error."""
     doc = response.json()
-    if 200 <= response.status < 300 and isinstance(doc, dict):
-        return doc
+    if response.status >= 500 or response.status in (408, 429):
+        # Retryable whatever the body says (some servers wrap a 5xx in {"error": "server_error"}).
+        raise TransportError(f"the {what} answered HTTP {response.status}")
     if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+        # Checked before the status: GitHub answers errors such as authorization_pending with 200.
         description = doc.get("error_description")
         uri = doc.get("error_uri")
         raise oauth_error_from_response(
@@ -205,9 +207,9 @@ def raise_for_error(response: HTTPResponse, what: str) -> Mapping[str, Any]:
             error_uri=uri if isinstance(uri, str) else None,
             status=response.status,
         )
-    if response.status >= 500 or response.status in (408, 429):
-        raise TransportError(f"the {what} answered HTTP {response.status}")
     if 200 <= response.status < 300:
+        if isinstance(doc, dict):
+            return doc
         raise OAuthError(
             "invalid_response", f"the {what} did not answer with a JSON object", status=response.status
         )

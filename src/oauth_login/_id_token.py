@@ -54,8 +54,9 @@ def check_id_token(
     if client_id not in audiences:
         raise IDTokenError("the ID token is not meant for this client ('aud' does not match)")
     azp = claims.get("azp")
-    if len(audiences) > 1 and azp != client_id:
-        raise IDTokenError("the ID token names several audiences but another authorized party ('azp')")
+    # OIDC Core 3.1.3.7 steps 4-5: azp is required with several audiences and must be us when present.
+    if (len(audiences) > 1 or azp is not None) and azp != client_id:
+        raise IDTokenError("the ID token was issued to another authorized party ('azp' does not match)")
     exp = claims.get("exp")
     if not isinstance(exp, (int, float)) or isinstance(exp, bool):
         raise IDTokenError("the ID token has no valid 'exp'")

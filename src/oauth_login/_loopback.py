@@ -16,12 +16,12 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import _pages
 from ._callback import StateMismatchError, check_callback
 from ._errors import ConfigurationError, LoginCancelledError, LoginTimeoutError, OAuthError, OAuthLoginError
+from ._page_handler import PageHandler
 from ._pkce import constant_time_equal
 
 __all__ = ["LoopbackReceiver", "bind_address"]
@@ -62,39 +62,12 @@ class _Server(http.server.ThreadingHTTPServer):
         super().__init__(address, handler)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(PageHandler):
     server: _Server
-    server_version = "oauth-login"
-    sys_version = ""
-    protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers after the answer
-    timeout = 10.0  # an idle pre-connected socket is dropped after this, without touching the flow
 
     def do_GET(self) -> None:
         status, body, headers = self.server.receiver._route(self.path, self.headers.get("Host", ""))
-        self._send(status, body, headers)
-
-    def do_HEAD(self) -> None:
-        self._send(404, _pages.NOT_FOUND, {})
-
-    def do_POST(self) -> None:
-        self._send(404, _pages.NOT_FOUND, {})
-
-    def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
-        self.send_response(status)
-        for name, value in {**_pages.SECURITY_HEADERS, **headers}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # The request line holds the code and state: log the path only.
-        logger.debug("loopback receiver: %s %s -> %s", self.command, urlsplit(self.path).path[:64], code)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the stdlib access log would print query strings to stderr
+        self.send_page(status, body, headers)
 
 
 class LoopbackReceiver:
@@ -120,7 +93,13 @@ class LoopbackReceiver:
         self._path = "/" + path.strip("/")
         self._success_html = success_html
         self._failure_html = failure_html
-        self._server = _Server((self._bind, port), _Handler)
+        try:
+            self._server = _Server((self._bind, port), _Handler)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot listen on {self._bind}:{port} for the sign-in redirect ({exc.strerror or exc})",
+                hint="close the program using that port, or use a redirect URI without a fixed port",
+            ) from exc
         self._server.receiver = self
         self.port: int = self._server.server_address[1]
         self._lock = threading.Lock()

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from ._discovery import ProviderMetadata
 from ._errors import ConfigurationError
+from ._profiles import MODES
 
 __all__ = ["choose_mode"]
 
@@ -26,6 +27,8 @@ def choose_mode(
 ) -> tuple[str, str]:
     """``(mode, reason)`` for ``requested`` (``auto`` or a forced mode)."""
     env = os.environ if env is None else env
+    if requested not in MODES:
+        raise ConfigurationError(f"mode must be one of {', '.join(MODES)} (got {requested!r})")
     if requested == "server":
         raise ConfigurationError(
             "mode 'server' needs the Jupyter server extension, which is not reachable from here",

@@ -43,6 +43,7 @@ SIGNED_IN = page(
     "Signed in", "You are signed in. You can close this tab and return to your notebook or terminal.", ok=True
 )
 NOT_FOUND = page("Not found", "There is nothing here.", ok=False)
+BAD_REQUEST = page("Bad request", "This server only accepts the sign-in redirect.", ok=False)
 STALE = page(
     "This sign-in link is not valid",
     "It was already used or belongs to another sign-in attempt. Start the sign-in again.",

@@ -91,6 +91,7 @@ from ._flytekit_compat import (
 )
 from ._grants import ClientAuth, authorization_url, code_grant, parse_token_response, refresh_grant
 from ._loopback import LoopbackReceiver, bind_address
+from ._page_handler import PageHandler
 from ._pkce import AttemptSecrets
 from ._transport import RequestsTransport
 
@@ -175,17 +176,11 @@ _NOT_A_REDIRECT = _pages.page(
 )
 
 
-_BAD_REQUEST = _pages.page("Bad request", "This server only accepts the sign-in redirect.", ok=False)
-
-
-class OAuthCallbackHandler(http.server.BaseHTTPRequestHandler):
+class OAuthCallbackHandler(PageHandler):
     """Answers the browser for ``OAuthHTTPServer``: the redirect path gets a page, anything else a 404."""
 
     server: OAuthHTTPServer
-    server_version = "oauth-login"
-    sys_version = ""
-    protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers after the answer
-    timeout = 10.0  # an idle pre-connected browser socket is dropped after this, without touching the flow
+    log_name = "callback server"
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -193,10 +188,10 @@ class OAuthCallbackHandler(http.server.BaseHTTPRequestHandler):
         if not _loopback_host_header(self.headers.get("Host", ""), server.server_port) or (
             url.path.strip("/") != server.callback_path.strip("/")
         ):
-            self._send(404, _pages.NOT_FOUND)
+            self.send_page(404, _pages.NOT_FOUND)
             return
         if server.finished:
-            self._send(400, _pages.STALE)  # single use: a replayed redirect ends nothing
+            self.send_page(400, _pages.STALE)  # single use: a replayed redirect ends nothing
             return
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         metadata = server.remote_metadata
@@ -208,7 +203,7 @@ class OAuthCallbackHandler(http.server.BaseHTTPRequestHandler):
                 page = _as_bytes(metadata.failure_html)
             else:
                 page = _pages.failure(error.error, error.error_description)
-            self._send(400, page)
+            self.send_page(400, page)
             server.handle_authorization_error(error)
         elif params.get("code"):
             if metadata.success_html is not None:
@@ -216,52 +211,13 @@ class OAuthCallbackHandler(http.server.BaseHTTPRequestHandler):
             else:
                 page = signed_in_page(metadata.endpoint)
             # The page goes out first, so the browser has it even if the program exits at once.
-            self._send(200, page)
+            self.send_page(200, page)
             self.handle_login(params)
         else:
-            self._send(400, _NOT_A_REDIRECT)  # a prefetch or a hand-typed URL: keep waiting
-
-    def do_HEAD(self) -> None:
-        self._send(404, _pages.NOT_FOUND)
-
-    def do_POST(self) -> None:
-        self._send(404, _pages.NOT_FOUND)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # The stdlib's own error page (malformed request, unknown method) lacks the security headers;
-        # an unknown method gets the same 404 as every other address that is not the redirect.
-        self.close_connection = True
-        if code == 501:
-            self._send(404, _pages.NOT_FOUND)
-        else:
-            self._send(code, _BAD_REQUEST)
+            self.send_page(400, _NOT_A_REDIRECT)  # a prefetch or a hand-typed URL: keep waiting
 
     def handle_login(self, data: dict[str, str]) -> None:
         self.server.handle_authorization_code(AuthorizationCode(data["code"], data.get("state")))
-
-    def _send(self, status: int, body: bytes) -> None:
-        if self.request_version == "HTTP/0.9":
-            # Set for a malformed request line; it would drop the status line and the security headers.
-            self.request_version = self.protocol_version
-        try:
-            self.send_response(status)
-            for name, value in _pages.SECURITY_HEADERS.items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-        except OSError as exc:  # the browser went away; the sign-in itself is not affected
-            logger.debug("callback server: could not answer the browser (%s)", type(exc).__name__)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # The request line holds the code and state: log the path only.
-        path = urlsplit(getattr(self, "path", "")).path  # unset when the request line was malformed
-        logger.debug("callback server: %s %s -> %s", self.command, path[:64], code)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the stdlib access log would print query strings to stderr
 
 
 class OAuthHTTPServer(http.server.ThreadingHTTPServer):

@@ -13,12 +13,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
 from devtools.browser import BrowserResult, BrowserThread, complete_login
 from devtools.idp_process import DevIdP
-
 from oauth_login import AccessDeniedError, Credentials
 from oauth_login._pkce import s256_challenge
 from oauth_login.auth_client import AuthorizationClient, InvalidRefreshTokenError
+from tests.ports import port_is_free
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -27,21 +28,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    """Nothing listens on ``port`` and a new server can take it (SO_REUSEADDR, as servers bind)."""
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            return False
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-            probe.listen()
-        except OSError:
-            return False
-        return True
 
 
 def userinfo_status(idp: DevIdP, token: str) -> int:

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page
+
 from devtools.browser import BrowserThread, complete_device, complete_login, open_page
 from devtools.idp_process import DevIdP
-from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

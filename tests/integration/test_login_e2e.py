@@ -11,13 +11,14 @@ import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from devtools.browser import complete_device, open_page
 
 import oauth_login
+from devtools.browser import complete_device, open_page
 from oauth_login._client import OAuthClient
 from oauth_login._profiles import Profile
 from oauth_login._stores import FileStore
 from oauth_login._transport import RequestsTransport
+from tests.ports import port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -42,21 +43,6 @@ def raw_refresh(idp, refresh_token: str, client_id: str = "notebook") -> dict:
     except urllib.error.HTTPError as exc:
         with exc:
             return json.load(exc)
-
-
-def port_is_free(port: int) -> bool:
-    """Nothing listens on ``port`` and a new server can take it (SO_REUSEADDR, as servers bind)."""
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            return False
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-            probe.listen()
-        except OSError:
-            return False
-        return True
 
 
 class RecordingTransport(RequestsTransport):

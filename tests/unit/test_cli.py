@@ -116,13 +116,13 @@ def test_token_refreshes_an_expired_token_through_the_provider(capfd, monkeypatc
     assert store.load("default")["credentials"]["access_token"] == token  # kept for the next process
 
 
-def test_status_goes_to_stderr_and_shows_no_token(capfd, no_network):
+def test_status_prints_one_line_to_stdout_and_shows_no_token(capfd, no_network):
     seed(expires_in=3600)
     assert main(["status"]) == 0
     out, err = capfd.readouterr()
-    assert out == ""
-    assert "signed in as alice@example.com" in err
-    assert "expires in" in err
+    assert err == ""
+    assert out.startswith("signed in as alice@example.com")
+    assert "expires in" in out
     assert_no_secret(out, err)
 
 

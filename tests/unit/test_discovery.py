@@ -182,11 +182,18 @@ def test_failures_are_not_cached():
 
 
 def test_no_metadata_anywhere_lists_what_was_tried():
-    http = FakeHTTP({"https://idp.test/.well-known/oauth-authorization-server": (500, None)})
+    http = FakeHTTP({"https://idp.test/.well-known/oauth-authorization-server": (403, None)})
     with pytest.raises(DiscoveryError) as info:
         discover("https://idp.test", http)
     assert "404 from /.well-known/openid-configuration" in str(info.value)
-    assert "500 from /.well-known/oauth-authorization-server" in str(info.value)
+    assert "403 from /.well-known/oauth-authorization-server" in str(info.value)
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_a_server_error_at_discovery_is_a_retryable_transport_error(status):
+    http = FakeHTTP({"https://idp.test/.well-known/openid-configuration": (status, None)})
+    with pytest.raises(TransportError):
+        discover("https://idp.test", http)
 
 
 @pytest.mark.parametrize("body", [b"<html>not json</html>", b"[1, 2]", b'"text"'])

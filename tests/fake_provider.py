@@ -110,6 +110,10 @@ class FakeProvider:
             if not self.rotate:
                 doc.pop("refresh_token", None)
             return self._json(200, doc)
+        if grant == "authorization_code":
+            if not body.get("code_verifier") or not body.get("code"):
+                return self._json(400, {"error": "invalid_grant"})
+            return self._json(200, self._tokens())
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             if self.device_answers:
                 return self._json(400, {"error": self.device_answers.pop(0)})

@@ -25,6 +25,7 @@ _EXPORTS = {
     "status": "_api",
     "client": "_api",
     "OAuthClient": "_client",
+    "LoginButton": "_panel",
     "LoginAttempt": "_login",
     "Credentials": "_credentials",
     "LoginStatus": "_status",
@@ -60,6 +61,7 @@ __all__ = [
     "IDTokenError",
     "InvalidGrantError",
     "LoginAttempt",
+    "LoginButton",
     "LoginCancelledError",
     "LoginStatus",
     "LoginTimeoutError",
@@ -105,10 +107,28 @@ if TYPE_CHECKING:
         TransportError,
     )
     from ._login import LoginAttempt
+    from ._panel import LoginButton
     from ._paths import config_file, state_dir
     from ._profiles import Profile, resolve_profile
     from ._requests_auth import BearerAuth
     from ._status import LoginStatus
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext oauth_login``: register ``%oauth_login``, ``%oauth_status`` and ``%oauth_logout``."""
+    from ._magics import OAuthMagics
+
+    ipython.register_magics(OAuthMagics)  # by name: %reload_ext replaces, never duplicates
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext oauth_login``: remove the magics again."""
+    from ._magics import OAuthMagics
+
+    manager = ipython.magics_manager
+    for name in OAuthMagics.magics["line"]:
+        manager.magics["line"].pop(name, None)
+    manager.registry.pop(OAuthMagics.__name__, None)
 
 
 def __getattr__(name: str) -> Any:

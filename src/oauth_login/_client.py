@@ -25,6 +25,7 @@ from ._errors import (
     LoginCancelledError,
     NotSignedInError,
     OAuthLoginError,
+    SignInLinkExpiredError,
     StorageError,
     TransportError,
 )
@@ -212,11 +213,16 @@ class OAuthClient:
         open_browser: bool | Callable[[str], object] = True,
         show_link: Callable[[str, str | None], None] | None = None,
         read_paste: Callable[[str], str] | None = None,
+        idle_timeout: float | None = None,
     ) -> LoginAttempt:
-        """Begin a sign-in in a background thread and return at once. A running attempt is cancelled."""
+        """Begin a sign-in in a background thread and return at once. A running attempt is cancelled.
+
+        ``idle_timeout`` prepares a link for later (a notebook panel): it expires unopened after that
+        long, and ``timeout`` then counts from the moment it is opened.
+        """
         metadata = self.metadata()
         chosen, reason = choose_mode(mode or self.profile.mode, metadata)
-        attempt = LoginAttempt(chosen, reason, timeout or self.profile.timeout)
+        attempt = LoginAttempt(chosen, reason, timeout or self.profile.timeout, idle_timeout)
         with self._state_lock:
             previous, self._attempt = self._attempt, attempt
         if previous is not None:
@@ -234,6 +240,11 @@ class OAuthClient:
             if not opened or user_code or show_link is not None:
                 announce(link, user_code)
 
+        def opened() -> None:
+            self._set_status(st.WAITING, mode=chosen, mode_reason=reason, link=attempt.link, opened=True)
+
+        attempt.on_open = opened
+
         def run(current: LoginAttempt) -> Credentials:
             try:
                 result: FlowResult = run_flow(
@@ -248,7 +259,9 @@ class OAuthClient:
                 creds = self._credentials_from(result.tokens, metadata, nonce=result.nonce, previous=None)
             except BaseException as exc:
                 if self._attempt is current:
-                    if isinstance(exc, LoginCancelledError) or current.cancelled.is_set():
+                    # A cancelled attempt or a prepared link nobody used is no error to show.
+                    quiet = (LoginCancelledError, SignInLinkExpiredError)
+                    if isinstance(exc, quiet) or current.cancelled.is_set():
                         self._set_status(st.SIGNED_IN if self._creds else st.SIGNED_OUT)
                     else:
                         message, hint = describe_error(exc)

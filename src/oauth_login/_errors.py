@@ -11,6 +11,7 @@
     ├── CallbackError               an untrusted redirect (bad ``state``, wrong ``iss``, no code)
     ├── IDTokenError                the ID token's ``iss``, ``aud``, ``exp`` or ``nonce`` is wrong
     ├── LoginTimeoutError           the user did not finish in time; the port is freed
+    │   └── SignInLinkExpiredError  a prepared sign-in link was never opened (a panel makes a new one)
     ├── LoginCancelledError         the login was cancelled (Cancel, Ctrl-C, another login replaced it)
     ├── StorageError                the token store (keyring, file) failed at run time
     └── NotSignedInError            a token was asked for but there is no login to use
@@ -33,6 +34,7 @@ __all__ = [
     "NotSignedInError",
     "OAuthError",
     "OAuthLoginError",
+    "SignInLinkExpiredError",
     "StorageError",
     "TransportError",
     "oauth_error_from_response",
@@ -120,6 +122,10 @@ class IDTokenError(OAuthLoginError):
 
 class LoginTimeoutError(OAuthLoginError, TimeoutError):
     default_hint = "the browser did not come back in time; start the sign-in again"
+
+
+class SignInLinkExpiredError(LoginTimeoutError):
+    default_hint = "click Sign in again for a fresh link"
 
 
 class LoginCancelledError(OAuthLoginError):

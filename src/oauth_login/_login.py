@@ -36,10 +36,14 @@ class FlowResult:
 class LoginAttempt:
     """A sign-in in progress. ``wait()`` for its ``Credentials``; ``cancel()`` ends it and frees its port."""
 
-    def __init__(self, mode: str, reason: str, timeout: float) -> None:
+    def __init__(self, mode: str, reason: str, timeout: float, idle_timeout: float | None = None) -> None:
         self.mode = mode
         self.reason = reason
         self.timeout = timeout
+        self.idle_timeout = idle_timeout  # a prepared link nobody opens expires after this
+        self.on_open: Callable[[], None] | None = (
+            None  # called (from a server thread) when the link is opened
+        )
         self.link: str | None = None
         self.user_code: str | None = None
         self.cancelled = threading.Event()
@@ -206,6 +210,7 @@ def run_flow(
     host, port, path = _loopback_address(profile)
     with LoopbackReceiver(host=host, port=port, path=path) as receiver:
         attempt._receiver = receiver
+        receiver.on_open = attempt.on_open
         if attempt.cancelled.is_set():
             raise LoginCancelledError("the sign-in was cancelled")
         redirect_uri = receiver.redirect_uri
@@ -218,7 +223,7 @@ def run_flow(
         attempt._publish(start_url)
         show_link(start_url, None)
         try:
-            code = receiver.wait(attempt.timeout)
+            code = receiver.wait(attempt.timeout, idle_timeout=attempt.idle_timeout)
         finally:
             attempt._receiver = None
     # The port is free again before the exchange: nothing listens longer than needed.

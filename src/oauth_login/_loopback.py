@@ -20,7 +20,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import _pages
 from ._callback import StateMismatchError, check_callback
-from ._errors import ConfigurationError, LoginCancelledError, LoginTimeoutError, OAuthError, OAuthLoginError
+from ._errors import (
+    ConfigurationError,
+    LoginCancelledError,
+    LoginTimeoutError,
+    OAuthError,
+    OAuthLoginError,
+    SignInLinkExpiredError,
+)
 from ._page_handler import PageHandler
 from ._pkce import constant_time_equal
 
@@ -104,6 +111,9 @@ class LoopbackReceiver:
         self.port: int = self._server.server_address[1]
         self._lock = threading.Lock()
         self._done = threading.Event()
+        self._opened = threading.Event()  # the start URL was used: a browser is on its way
+        self._activity = threading.Event()  # opened or done: what an idle wait waits for
+        self.on_open: Callable[[], None] | None = None
         self._code: str | None = None
         self._error: OAuthLoginError | None = None
         self._check: Callable[[Mapping[str, str]], str] | None = None
@@ -164,6 +174,10 @@ class LoopbackReceiver:
             if expected is None or target is None or not constant_time_equal(expected, start_id):
                 return 404, _pages.NOT_FOUND, {}
             self._authorization_url = None  # single use
+            self._opened.set()
+            self._activity.set()
+        if self.on_open is not None:
+            self.on_open()
         return 302, b"", {"Location": target}
 
     def _callback(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
@@ -181,7 +195,7 @@ class LoopbackReceiver:
             except OAuthLoginError as exc:
                 self._error = exc
                 self._check = None
-                self._done.set()
+                self._finish()
                 if self._failure_html is not None:
                     return 400, self._failure_html, {}
                 if isinstance(exc, OAuthError):
@@ -189,11 +203,28 @@ class LoopbackReceiver:
                 return 400, _pages.failure("invalid_response", exc.message), {}
             self._code = code
             self._check = None  # single use: a replay of this redirect gets the stale page
-            self._done.set()
+            self._finish()
         return 200, self._success_html or _pages.SIGNED_IN, {}
 
-    def wait(self, timeout: float) -> str:
-        """Block until the redirect arrives, ``cancel()`` is called or ``timeout`` seconds pass."""
+    def _finish(self) -> None:
+        self._done.set()
+        self._activity.set()
+
+    @property
+    def opened(self) -> bool:
+        return self._opened.is_set()
+
+    def wait(self, timeout: float, *, idle_timeout: float | None = None) -> str:
+        """Block until the redirect arrives, ``cancel()`` is called or ``timeout`` seconds pass.
+
+        With ``idle_timeout``, a link nobody opens expires after that long (``SignInLinkExpiredError``)
+        and ``timeout`` counts from the moment the start URL is opened: a panel can keep a link ready
+        without cutting short a user who clicks it late.
+        """
+        if idle_timeout is not None and not self._opened.is_set():
+            self._activity.wait(idle_timeout)
+            if not self._activity.is_set():
+                raise SignInLinkExpiredError(f"nobody opened the sign-in link within {idle_timeout:g} s")
         if not self._done.wait(timeout):
             raise LoginTimeoutError(f"no answer from the browser within {timeout:g} s")
         with self._lock:
@@ -208,7 +239,7 @@ class LoopbackReceiver:
         with self._lock:
             if not self._done.is_set():
                 self._check = None
-                self._done.set()
+                self._finish()
 
     def close(self) -> None:
         """Stop serving and free the port. Safe to call more than once, from any thread."""

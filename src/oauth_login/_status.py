@@ -25,6 +25,7 @@ class LoginStatus:
     mode_reason: str | None = None
     link: str | None = None  # what the user opens: a single-use start URL or the device verification page
     user_code: str | None = None  # device flow: meant to be shown
+    opened: bool = False  # waiting: the link was opened (a browser is on its way), not just prepared
     message: str = ""
     hint: str = ""
     store: str = ""
@@ -47,8 +48,10 @@ class LoginStatus:
         if self.state == SIGNED_IN:
             return f"signed in as {self.account} ({self.expires_in_text()})"
         if self.state == WAITING:
+            code = f" and enter the code {self.user_code}" if self.user_code else ""
+            if not self.opened and self.link:
+                return f"signed out; to sign in, open {self.link}{code}"
             where = f": {self.link}" if self.link else ""
-            code = f" (code {self.user_code})" if self.user_code else ""
             return f"waiting for the browser{where}{code}"
         if self.state == ERROR:
             return f"error: {self.message}" + (f" ({self.hint})" if self.hint else "")

@@ -46,6 +46,7 @@ _EXPORTS = {
     "NotSignedInError": "_errors",
     "OAuthError": "_errors",
     "OAuthLoginError": "_errors",
+    "SignInLinkExpiredError": "_errors",
     "StorageError": "_errors",
     "TransportError": "_errors",
 }
@@ -70,6 +71,7 @@ __all__ = [
     "OAuthError",
     "OAuthLoginError",
     "Profile",
+    "SignInLinkExpiredError",
     "StorageError",
     "TransportError",
     "auth",
@@ -103,6 +105,7 @@ if TYPE_CHECKING:
         NotSignedInError,
         OAuthError,
         OAuthLoginError,
+        SignInLinkExpiredError,
         StorageError,
         TransportError,
     )

@@ -47,6 +47,8 @@ function resetStats() {
     token_requests: Object.fromEntries(TOKEN_GRANTS.map((g) => [g, 0])),
     token_errors: Object.fromEntries(TOKEN_ERRORS.map((e) => [e, 0])),
     revocations: 0,
+    // Test-only: the PKCE verifiers received, so leak tests can look for them in saved notebooks.
+    code_verifiers: [],
   };
 }
 resetStats();
@@ -56,7 +58,10 @@ const bump = (counts, key) => { counts[key] = (counts[key] ?? 0) + 1; };
 provider.use(async (ctx, next) => {
   await next();
   const route = ctx.oidc?.route;
-  if (route === 'token') bump(stats.token_requests, ctx.oidc.params?.grant_type ?? 'unknown');
+  if (route === 'token') {
+    bump(stats.token_requests, ctx.oidc.params?.grant_type ?? 'unknown');
+    if (ctx.oidc.params?.code_verifier) stats.code_verifiers.push(ctx.oidc.params.code_verifier);
+  }
   else if (route === 'revocation') stats.revocations += 1;
 });
 // Every token endpoint error, whatever its cause: bad client, reused refresh token, pending device code.

@@ -1,0 +1,277 @@
+// Front-end of the oauth-login panel: shows the sign-in status kept in the model and opens the sign-in page.
+//
+// The kernel owns every trait and updates them from threads; this view only reads them and sends
+// messages. The Sign in click never waits for the kernel (it may be busy running a cell): it opens
+// `start_url`, a single-use link served outside the kernel's main loop. Trait values are shown with
+// textContent only, because issuer, message and hint can carry text chosen by an attacker.
+
+/**
+ * Traits synced from the kernel. Status only: never a token, code, state or verifier.
+ * @typedef {object} Traits
+ * @property {"signed_out" | "waiting" | "signed_in" | "error"} state
+ * @property {string} account
+ * @property {number} expires_at POSIX seconds of access-token expiry; 0 = unknown
+ * @property {string} profile
+ * @property {string} issuer
+ * @property {"loopback" | "device" | "paste" | "server" | ""} mode
+ * @property {string} mode_reason
+ * @property {string} start_url single-use start link; in device mode the verification page
+ * @property {string} user_code
+ * @property {string} message
+ * @property {string} hint
+ * @property {string} notice
+ * @property {boolean} open_popup false: never open windows, show the link only
+ */
+
+/**
+ * @typedef {{type: "sign_in"} | {type: "cancel"} | {type: "sign_out"} | {type: "paste", url: string}} Message
+ */
+
+/**
+ * The part of anywidget's model this view uses.
+ * @typedef {object} Model
+ * @property {<K extends keyof Traits>(key: K) => Traits[K]} get
+ * @property {(event: string, callback: () => void) => void} on
+ * @property {(event?: string | null, callback?: (() => void) | null) => void} off
+ * @property {(message: Message) => void} send
+ */
+
+/** @type {(keyof Traits)[]} */
+const TRAITS = ["state", "account", "expires_at", "profile", "issuer", "mode", "mode_reason",
+  "start_url", "user_code", "message", "hint", "notice", "open_popup"];
+const POPUP_FEATURES = "popup,width=520,height=720";
+const LINK_TEXT = "Open the sign-in page";
+
+/**
+ * The URL itself if it is http(s), else "" (a `javascript:` link must never become an href).
+ * @param {string} url
+ */
+function httpUrl(url) {
+  try {
+    const { protocol } = new URL(url);
+    return protocol === "https:" || protocol === "http:" ? url : "";
+  } catch {
+    return "";
+  }
+}
+
+/** @param {string} url */
+function hostOf(url) {
+  try {
+    return new URL(url).host || url;
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * " · expires in N min" (N s under 2 minutes), or a word that it has expired; "" when unknown.
+ * @param {number} expiresAt POSIX seconds
+ * @param {number} nowMs
+ */
+function expiryText(expiresAt, nowMs) {
+  if (!expiresAt) return "";
+  const left = expiresAt - nowMs / 1000;
+  if (left <= 0) return " · expired, refreshing on next use";
+  if (left < 120) return ` · expires in ${Math.ceil(left)} s`;
+  return ` · expires in ${Math.floor(left / 60)} min`;
+}
+
+/**
+ * @template {keyof HTMLElementTagNameMap} T
+ * @param {Document} doc
+ * @param {T} tag
+ * @param {Record<string, string>} [attrs]
+ * @param {string} [text]
+ * @returns {HTMLElementTagNameMap[T]}
+ */
+function h(doc, tag, attrs = {}, text = "") {
+  const node = doc.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  node.textContent = text;
+  return node;
+}
+
+function initialize() {}
+
+/**
+ * @param {{model: Model, el: HTMLElement, signal?: AbortSignal}} props
+ * @returns {() => void} cleanup: removes the panel, its timer and its model listeners
+ */
+function render({ model, el, signal }) {
+  const doc = el.ownerDocument;
+  const win = doc.defaultView ?? globalThis;
+  const listeners = new AbortController();
+  const on = { signal: listeners.signal };
+
+  const root = h(doc, "div", { class: "oauth-login", "data-testid": "oauth-login-panel" });
+  const header = h(doc, "div", { class: "oauth-login-header" });
+  const status = h(doc, "div", { class: "oauth-login-status", "data-testid": "status", "aria-live": "polite" });
+  const statusText = h(doc, "span");
+  // A ticking countdown inside a live region would be read out every second: keep it out.
+  const expiry = h(doc, "span", { role: "timer", "aria-live": "off" });
+  const hint = h(doc, "span", { class: "oauth-login-hint" });
+  status.append(statusText, expiry, hint);
+  const code = h(doc, "div", { class: "oauth-login-code", "data-testid": "user-code" });
+  const note = h(doc, "div", { class: "oauth-login-note", "data-testid": "note" });
+  const link = h(doc, "a", { "data-testid": "link", target: "_blank", rel: "noopener noreferrer" }, LINK_TEXT);
+  const form = h(doc, "form", { class: "oauth-login-paste" });
+  const input = h(doc, "input", {
+    type: "password", autocomplete: "off", spellcheck: "false", "data-testid": "paste-input",
+    "aria-label": "Address your browser ended on", placeholder: "Paste the address your browser ended on",
+  });
+  form.append(input, h(doc, "button", { type: "submit", "data-testid": "paste-submit" }, "Submit"));
+  const buttons = h(doc, "div", { class: "oauth-login-buttons" });
+  const signIn = h(doc, "button", { type: "button", "data-testid": "sign-in" }, "Sign in");
+  const cancel = h(doc, "button", { type: "button", "data-testid": "cancel" }, "Cancel");
+  const signOut = h(doc, "button", { type: "button", "data-testid": "sign-out" }, "Sign out");
+  buttons.append(signIn, cancel, signOut);
+  const details = h(doc, "div", { class: "oauth-login-details", "data-testid": "mode" });
+  const notice = h(doc, "div", { class: "oauth-login-notice", "data-testid": "notice" });
+  root.append(header, status, code, buttons, note, link, form, details, notice);
+  el.append(root);
+
+  // What this view knows and the kernel does not (yet).
+  let spent = ""; // start_url this view already sent a window to: it is single use
+  let preparing = false; // asked the kernel for a fresh link; show it as a link when it comes
+  let blocked = false; // window.open returned null for the current start_url
+  let pasted = false; // a pasted address is on its way to the kernel
+  let lastUrl = "";
+  let lastState = "";
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  let timer;
+
+  const device = () => model.get("mode") === "device";
+  const startUrl = () => httpUrl(model.get("start_url"));
+  /** A link that can still be opened: device verification pages can be reopened, start links once. */
+  const fresh = () => startUrl() !== "" && (device() || startUrl() !== spent);
+
+  function stopTimer() {
+    clearInterval(timer);
+    timer = undefined;
+  }
+
+  function tick() {
+    const text = expiryText(model.get("expires_at"), Date.now());
+    if (expiry.textContent !== text) expiry.textContent = text;
+  }
+
+  function update() {
+    const state = model.get("state");
+    const url = startUrl();
+    const signedIn = state === "signed_in";
+    if (url !== lastUrl) {
+      lastUrl = url;
+      blocked = false;
+    }
+    if (state !== lastState) {
+      lastState = state;
+      pasted = false;
+      if (signedIn) preparing = false;
+    }
+    const usable = fresh();
+    const popups = model.get("open_popup");
+
+    root.dataset.state = state;
+    header.textContent = [model.get("profile"), hostOf(model.get("issuer"))].filter(Boolean).join(" · ");
+    let text = "Signed out";
+    if (preparing && !usable && !signedIn) text = "Preparing a new sign-in link…";
+    else if (signedIn) text = `Signed in as ${model.get("account") || "an unknown account"}`;
+    else if (state === "waiting" && device() && url) {
+      text = `Open ${hostOf(url)} and enter code ${model.get("user_code")}`;
+    } else if (state === "waiting") text = "Waiting for the browser…";
+    else if (state === "error") text = model.get("message") || "Sign-in failed";
+    statusText.textContent = text;
+    hint.textContent = state === "error" ? model.get("hint") : "";
+    hint.hidden = !hint.textContent;
+    tick();
+    if (!signedIn) expiry.textContent = "";
+
+    code.textContent = model.get("user_code");
+    code.hidden = !(device() && state === "waiting" && code.textContent);
+
+    signIn.hidden = signedIn || (!popups && usable);
+    signIn.textContent = state === "waiting" && !usable ? "Sign in again" : "Sign in";
+    signIn.classList.toggle("oauth-login-primary", state !== "waiting" || usable);
+    cancel.hidden = state !== "waiting";
+    signOut.hidden = !signedIn;
+
+    link.hidden = !(usable && !signedIn && (state === "waiting" || device() || blocked || preparing || !popups));
+    if (link.hidden) link.removeAttribute("href");
+    else link.href = url;
+
+    if (blocked && usable) note.textContent = "Your browser blocked the pop-up window";
+    else if (preparing && !usable) note.textContent = "The kernel answers once no cell is running.";
+    else if (pasted) note.textContent = "Sent: the kernel checks it once no cell is running.";
+    else note.textContent = "";
+    note.hidden = !note.textContent || signedIn;
+
+    form.hidden = !(model.get("mode") === "paste" && !signedIn && (state === "waiting" || spent !== ""));
+    details.textContent = [model.get("mode"), model.get("mode_reason")].filter(Boolean).join(": ");
+    details.hidden = signedIn || !details.textContent;
+    notice.textContent = model.get("notice");
+    notice.hidden = !notice.textContent;
+
+    const wantTimer = signedIn && model.get("expires_at") > 0;
+    if (wantTimer && timer === undefined) timer = setInterval(tick, 1000);
+    if (!wantTimer) stopTimer();
+  }
+
+  /** Opens the page in a popup synchronously, inside the click (user activation). */
+  function onSignIn() {
+    if (!fresh()) {
+      // No link, or this one was already opened (window closed without finishing): ask for a new one.
+      preparing = true;
+      model.send({ type: "sign_in" });
+    } else if (model.get("open_popup")) {
+      const url = startUrl();
+      const popup = win.open("", "_blank", POPUP_FEATURES);
+      blocked = !popup;
+      if (popup) {
+        popup.opener = null;
+        popup.location.href = url;
+        if (!device()) spent = url;
+        preparing = false;
+      }
+    }
+    update();
+  }
+
+  signIn.addEventListener("click", onSignIn, on);
+  cancel.addEventListener("click", () => {
+    preparing = false;
+    model.send({ type: "cancel" });
+    update();
+  }, on);
+  signOut.addEventListener("click", () => model.send({ type: "sign_out" }), on);
+  link.addEventListener("click", () => {
+    if (!device()) spent = startUrl();
+    preparing = false;
+    update();
+  }, on);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const url = input.value.trim();
+    input.value = ""; // never kept or echoed: it carries the authorization code
+    if (!url) return;
+    pasted = true;
+    model.send({ type: "paste", url });
+    update();
+  }, on);
+
+  for (const name of TRAITS) model.on(`change:${name}`, update);
+  update();
+
+  let cleaned = false;
+  function cleanup() {
+    if (cleaned) return;
+    cleaned = true;
+    for (const name of TRAITS) model.off(`change:${name}`, update);
+    listeners.abort();
+    root.remove();
+  }
+  signal?.addEventListener("abort", cleanup, { once: true });
+  return cleanup;
+}
+
+export default { initialize, render };

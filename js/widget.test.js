@@ -1,0 +1,417 @@
+// Tests of the panel's front-end against a fake anywidget model, a happy-dom page and a fake clock.
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, test } from "node:test";
+import { Window } from "happy-dom";
+import widget from "./widget.js";
+
+const START = "http://127.0.0.1:41234/start/3f9a";
+const NEXT = "http://127.0.0.1:41234/start/77c1";
+const NOW_MS = 1_700_000_000_000;
+const XSS = '<img src=x onerror="globalThis.pwned=1">';
+
+/** @type {Record<string, unknown>} */
+const DEFAULTS = {
+  state: "signed_out", account: "", expires_at: 0, profile: "work", issuer: "https://idp.example.com/realms/a",
+  mode: "loopback", mode_reason: "the browser runs on this machine", start_url: "", user_code: "",
+  message: "", hint: "", notice: "", open_popup: true,
+};
+
+/**
+ * A model like anywidget's: records what the view does; `kernel()` changes traits as the kernel would.
+ * @param {Record<string, unknown>} [traits]
+ */
+function fakeModel(traits = {}) {
+  /** @type {Record<string, unknown>} */
+  const values = { ...DEFAULTS, ...traits };
+  /** @type {Map<string, Set<Function>>} */
+  const handlers = new Map();
+  /** @type {unknown[]} */
+  const sent = [];
+  /** @type {unknown[][]} */
+  const writes = [];
+  return {
+    sent,
+    writes,
+    handlers,
+    get: (/** @type {string} */ key) => values[key],
+    set: (/** @type {unknown[]} */ ...args) => void writes.push(["set", ...args]),
+    save_changes: () => void writes.push(["save_changes"]),
+    send: (/** @type {unknown} */ message) => void sent.push(message),
+    on(/** @type {string} */ event, /** @type {Function} */ callback) {
+      if (!handlers.has(event)) handlers.set(event, new Set());
+      handlers.get(event)?.add(callback);
+    },
+    off(/** @type {string} */ event, /** @type {Function} */ callback) {
+      handlers.get(event)?.delete(callback);
+    },
+    listenerCount: () => [...handlers.values()].reduce((n, set) => n + set.size, 0),
+    /** @param {Record<string, unknown>} changes */
+    kernel(changes) {
+      Object.assign(values, changes);
+      for (const key of Object.keys(changes)) for (const cb of handlers.get(`change:${key}`) ?? []) cb();
+    },
+  };
+}
+
+/** A clock whose setInterval/clearInterval/Date.now only move when told, and which counts live timers. */
+function fakeClock(/** @type {import("node:test").TestContext} */ t) {
+  /** @type {Map<number, {fn: Function, ms: number, due: number}>} */
+  const timers = new Map();
+  let id = 0;
+  const clock = {
+    now: NOW_MS,
+    timers,
+    /** @param {number} ms */
+    advance(ms) {
+      const end = clock.now + ms;
+      for (;;) {
+        const next = [...timers.values()].sort((a, b) => a.due - b.due)[0];
+        if (!next || next.due > end) break;
+        clock.now = next.due;
+        next.due += next.ms;
+        next.fn();
+      }
+      clock.now = end;
+    },
+  };
+  t.mock.method(Date, "now", () => clock.now);
+  t.mock.method(globalThis, "setInterval", (/** @type {Function} */ fn, /** @type {number} */ ms) => {
+    timers.set(++id, { fn, ms, due: clock.now + ms });
+    return id;
+  });
+  t.mock.method(globalThis, "clearInterval", (/** @type {number} */ handle) => void timers.delete(handle));
+  return clock;
+}
+
+/** @type {Window} */
+let page;
+/** @type {{args: unknown[], steps: string[]}[]} */
+let opened;
+/** @type {"ok" | "blocked"} */
+let popupMode;
+/** @type {(() => void)[]} */
+let mounted;
+
+beforeEach(() => {
+  page = new Window({ url: "http://localhost:8888/lab" });
+  opened = [];
+  popupMode = "ok";
+  mounted = [];
+  // @ts-ignore: a fake window.open that records the order of what the view does with the popup
+  page.open = (...args) => {
+    const call = { args, steps: /** @type {string[]} */ (["open"]) };
+    opened.push(call);
+    if (popupMode === "blocked") return null;
+    return {
+      set opener(/** @type {unknown} */ value) { call.steps.push(`opener=${value}`); },
+      location: { set href(/** @type {string} */ value) { call.steps.push(`href=${value}`); } },
+    };
+  };
+});
+
+afterEach(async () => {
+  for (const cleanup of mounted) cleanup();
+  await page.happyDOM.close();
+});
+
+/** Renders the panel into a fresh element on the page. */
+function mount(traits = {}, /** @type {AbortSignal | undefined} */ signal = undefined) {
+  const model = fakeModel(traits);
+  const el = page.document.createElement("div");
+  page.document.body.append(el);
+  const cleanup = widget.render({ model: /** @type {any} */ (model), el: /** @type {any} */ (el), signal });
+  mounted.push(cleanup);
+  /** @param {string} id */
+  const $ = (id) => /** @type {HTMLElement} */ (/** @type {unknown} */ (el.querySelector(`[data-testid="${id}"]`)));
+  const visible = (/** @type {string} */ id) => !$(id).closest("[hidden]");
+  const click = (/** @type {string} */ id) => $(id).click();
+  return { model, el, cleanup, $, visible, click, status: () => $("status").textContent };
+}
+
+describe("states", () => {
+  test("signed out: status, header and the Sign in button only", () => {
+    const { $, visible, status } = mount();
+    assert.equal(status(), "Signed out");
+    assert.equal($("oauth-login-panel").dataset.state, "signed_out");
+    assert.equal($("oauth-login-panel").querySelector(".oauth-login-header")?.textContent, "work · idp.example.com");
+    assert.equal($("status").getAttribute("aria-live"), "polite");
+    assert.deepEqual([visible("sign-in"), visible("cancel"), visible("sign-out")], [true, false, false]);
+    assert.ok(!visible("link") && !visible("user-code") && !visible("paste-input"));
+  });
+
+  test("waiting: Cancel, the unopened link offered as a small fallback", () => {
+    const { $, visible, status } = mount({ state: "waiting", start_url: START });
+    assert.equal(status(), "Waiting for the browser…");
+    assert.deepEqual([visible("sign-in"), visible("cancel"), visible("sign-out")], [true, true, false]);
+    assert.ok(visible("link"));
+    assert.equal($("link").getAttribute("href"), START);
+    assert.equal($("link").getAttribute("target"), "_blank");
+    assert.equal($("link").getAttribute("rel"), "noopener noreferrer");
+  });
+
+  test("signed in: account, expiry and Sign out only", (t) => {
+    fakeClock(t);
+    const { visible, status } = mount({ state: "signed_in", account: "alice@example.com", expires_at: NOW_MS / 1000 + 54 * 60 + 30 });
+    assert.equal(status(), "Signed in as alice@example.com · expires in 54 min");
+    assert.deepEqual([visible("sign-in"), visible("cancel"), visible("sign-out")], [false, false, true]);
+  });
+
+  test("signed in with an unknown expiry shows no countdown and starts no timer", (t) => {
+    const clock = fakeClock(t);
+    const { status } = mount({ state: "signed_in", account: "alice@example.com" });
+    assert.equal(status(), "Signed in as alice@example.com");
+    assert.equal(clock.timers.size, 0);
+  });
+
+  test("error: message and hint, Sign in offered again", () => {
+    const { $, visible, status } = mount({ state: "error", message: "The session expired.", hint: "Sign in again." });
+    assert.match(status(), /The session expired\..*Sign in again\./);
+    assert.equal($("oauth-login-panel").dataset.state, "error");
+    assert.deepEqual([visible("sign-in"), visible("cancel"), visible("sign-out")], [true, false, false]);
+  });
+
+  test("trait changes re-render the panel", () => {
+    const { model, $, visible, status } = mount();
+    model.kernel({ state: "waiting", start_url: START });
+    assert.equal(status(), "Waiting for the browser…");
+    assert.equal($("oauth-login-panel").dataset.state, "waiting");
+    model.kernel({ state: "signed_in", account: "bob@example.com" });
+    assert.equal(status(), "Signed in as bob@example.com");
+    assert.ok(visible("sign-out") && !visible("cancel") && !visible("link"));
+    model.kernel({ profile: "home", issuer: "https://login.example.org" });
+    assert.equal($("oauth-login-panel").querySelector(".oauth-login-header")?.textContent, "home · login.example.org");
+    model.kernel({ notice: "Tokens are kept in a file: no keyring found." });
+    assert.ok(visible("notice"));
+    assert.equal($("notice").textContent, "Tokens are kept in a file: no keyring found.");
+  });
+
+  test("the view never writes traits: the kernel owns them", () => {
+    const { model, click } = mount({ start_url: START });
+    click("sign-in");
+    model.kernel({ state: "waiting" });
+    click("cancel");
+    assert.deepEqual(model.writes, []);
+  });
+});
+
+describe("countdown", () => {
+  test("minutes, then seconds under 2 minutes, then expired, on the fake clock", (t) => {
+    const clock = fakeClock(t);
+    const { status } = mount({ state: "signed_in", account: "a@x", expires_at: NOW_MS / 1000 + 3 * 60 + 10 });
+    assert.match(status(), /· expires in 3 min$/);
+    clock.advance(60_000);
+    assert.match(status(), /· expires in 2 min$/);
+    clock.advance(60_000);
+    assert.match(status(), /· expires in 70 s$/);
+    clock.advance(69_000);
+    assert.match(status(), /· expires in 1 s$/);
+    clock.advance(5_000);
+    assert.match(status(), /· expired, refreshing on next use$/);
+  });
+
+  test("the countdown is kept out of the live region", () => {
+    const { $ } = mount({ state: "signed_in", account: "a@x", expires_at: Date.now() / 1000 + 600 });
+    const timer = $("status").querySelector('[role="timer"]');
+    assert.equal(timer?.getAttribute("aria-live"), "off");
+    assert.match(timer?.textContent ?? "", /expires in/);
+  });
+
+  test("a refreshed token moves the expiry; the timer stops when no longer signed in", (t) => {
+    const clock = fakeClock(t);
+    const { model, status } = mount({ state: "signed_in", account: "a@x", expires_at: NOW_MS / 1000 - 5 });
+    assert.match(status(), /expired/);
+    assert.equal(clock.timers.size, 1);
+    model.kernel({ expires_at: NOW_MS / 1000 + 3600 });
+    assert.match(status(), /expires in 60 min$/);
+    assert.equal(clock.timers.size, 1);
+    model.kernel({ state: "signed_out" });
+    assert.equal(status(), "Signed out");
+    assert.equal(clock.timers.size, 0);
+  });
+});
+
+describe("Sign in", () => {
+  test("opens the popup synchronously in the click, then cuts the opener, then navigates", () => {
+    const { model, click } = mount({ start_url: START });
+    click("sign-in");
+    assert.equal(opened.length, 1);
+    assert.deepEqual(opened[0].args, ["", "_blank", "popup,width=520,height=720"]);
+    assert.deepEqual(opened[0].steps, ["open", "opener=null", `href=${START}`]);
+    assert.deepEqual(model.sent, []);
+  });
+
+  test("a blocked popup shows the fallback link to the same start URL", () => {
+    popupMode = "blocked";
+    const { model, $, visible, click } = mount({ start_url: START });
+    click("sign-in");
+    assert.equal(opened.length, 1);
+    assert.ok(visible("link"));
+    assert.equal($("link").getAttribute("href"), START);
+    assert.equal($("link").textContent, "Open the sign-in page");
+    assert.equal($("note").textContent, "Your browser blocked the pop-up window");
+    assert.deepEqual(model.sent, []);
+    // nothing was opened, so the link is unspent: a second click tries the popup again
+    popupMode = "ok";
+    click("sign-in");
+    assert.deepEqual(opened[1].steps, ["open", "opener=null", `href=${START}`]);
+  });
+
+  test("a second click on a spent start URL asks for a new one and shows it as a link", () => {
+    const { model, $, visible, click, status } = mount({ start_url: START });
+    click("sign-in");
+    model.kernel({ state: "waiting" });
+    assert.equal($("sign-in").textContent, "Sign in again");
+    assert.ok(!visible("link"), "a spent single-use link is not offered");
+    click("sign-in");
+    assert.deepEqual(model.sent, [{ type: "sign_in" }]);
+    assert.equal(opened.length, 1, "no popup for a spent link");
+    assert.equal(status(), "Preparing a new sign-in link…");
+    model.kernel({ start_url: NEXT });
+    assert.equal(status(), "Waiting for the browser…");
+    assert.ok(visible("link"));
+    assert.equal($("link").getAttribute("href"), NEXT);
+    assert.equal(opened.length, 1, "no popup without a fresh click");
+  });
+
+  test("clicking the fallback link spends it", () => {
+    const { model, $, visible, click } = mount({ state: "waiting", start_url: START });
+    $("link").addEventListener("click", (event) => event.preventDefault()); // the page itself stays put
+    click("link");
+    assert.ok(!visible("link"));
+    click("sign-in");
+    assert.deepEqual(model.sent, [{ type: "sign_in" }]);
+    assert.equal(opened.length, 0);
+  });
+
+  test("with no start URL yet, Sign in asks the kernel (signed out and error)", () => {
+    for (const state of ["signed_out", "error"]) {
+      const { model, click } = mount({ state });
+      click("sign-in");
+      assert.deepEqual(model.sent, [{ type: "sign_in" }]);
+    }
+    assert.equal(opened.length, 0);
+  });
+
+  test("open_popup=false never opens a window: the link is the way in", () => {
+    const { model, $, visible, click } = mount({ open_popup: false });
+    click("sign-in");
+    assert.deepEqual(model.sent, [{ type: "sign_in" }]);
+    model.kernel({ state: "waiting", start_url: START });
+    assert.ok(visible("link") && !visible("sign-in"));
+    assert.equal($("link").getAttribute("href"), START);
+    $("link").addEventListener("click", (event) => event.preventDefault());
+    click("link");
+    click("sign-in");
+    assert.deepEqual(model.sent, [{ type: "sign_in" }, { type: "sign_in" }]);
+    assert.equal(opened.length, 0);
+  });
+
+  test("a start URL that is not http(s) is neither linked nor opened", () => {
+    const { $, visible, click } = mount({ state: "waiting", start_url: "javascript:alert(1)" });
+    assert.ok(!visible("link"));
+    assert.equal($("link").getAttribute("href"), null);
+    click("sign-in");
+    assert.equal(opened.length, 0);
+  });
+});
+
+describe("Cancel and Sign out", () => {
+  test("send their messages", () => {
+    const waiting = mount({ state: "waiting", start_url: START });
+    waiting.click("cancel");
+    assert.deepEqual(waiting.model.sent, [{ type: "cancel" }]);
+    const signedIn = mount({ state: "signed_in", account: "a@x" });
+    signedIn.click("sign-out");
+    assert.deepEqual(signedIn.model.sent, [{ type: "sign_out" }]);
+  });
+});
+
+describe("device mode", () => {
+  const verification = "https://idp.example.com/device?user_code=WDJB-MJHT";
+
+  test("shows the code large and the verification page, which can be opened more than once", () => {
+    const { model, $, visible, click, status } = mount({ state: "waiting", mode: "device", start_url: verification, user_code: "WDJB-MJHT" });
+    assert.equal(status(), "Open idp.example.com and enter code WDJB-MJHT");
+    assert.ok(visible("user-code"));
+    assert.equal($("user-code").textContent, "WDJB-MJHT");
+    assert.equal($("link").getAttribute("href"), verification);
+    click("sign-in");
+    click("sign-in");
+    assert.equal(opened.length, 2);
+    assert.deepEqual(opened[1].steps, ["open", "opener=null", `href=${verification}`]);
+    assert.ok(visible("link"));
+    assert.deepEqual(model.sent, []);
+  });
+});
+
+describe("paste mode", () => {
+  const landed = "http://127.0.0.1/callback?code=SECRET-CODE&state=SECRET-STATE";
+
+  test("submits the address, clears the input and never shows it", () => {
+    const { model, el, $, visible, click } = mount({ state: "waiting", mode: "paste", start_url: START });
+    assert.ok(visible("paste-input"));
+    const input = /** @type {HTMLInputElement} */ ($("paste-input"));
+    assert.equal(input.type, "password");
+    assert.equal(input.getAttribute("autocomplete"), "off");
+    input.value = `  ${landed} `;
+    click("paste-submit");
+    assert.deepEqual(model.sent, [{ type: "paste", url: landed }]);
+    assert.equal(input.value, "");
+    assert.ok(!el.innerHTML.includes("SECRET") && !el.textContent?.includes("SECRET"));
+    assert.match($("note").textContent ?? "", /Sent/);
+  });
+
+  test("an empty submit sends nothing; the box is hidden outside paste mode", () => {
+    const { model, click } = mount({ state: "waiting", mode: "paste", start_url: START });
+    click("paste-submit");
+    assert.deepEqual(model.sent, []);
+    assert.ok(!mount({ state: "waiting", start_url: START }).visible("paste-input"));
+  });
+});
+
+describe("trait values are text, never markup", () => {
+  test("issuer, message, hint, account, notice and mode_reason with HTML create no element", () => {
+    const { model, el, $, status } = mount({ state: "error", issuer: XSS, profile: XSS, message: XSS, hint: XSS, notice: XSS, mode_reason: XSS });
+    model.kernel({ state: "signed_in", account: XSS });
+    model.kernel({ state: "error" });
+    assert.equal(el.querySelector("img"), null);
+    assert.ok(status().includes(XSS));
+    assert.ok($("notice").textContent?.includes(XSS));
+    assert.equal(/** @type {any} */ (page).pwned, undefined);
+  });
+});
+
+describe("cleanup", () => {
+  test("removes listeners, the timer and the panel; later trait changes touch nothing", (t) => {
+    const clock = fakeClock(t);
+    const { model, el, $, cleanup } = mount({ state: "signed_in", account: "a@x", expires_at: NOW_MS / 1000 + 600 });
+    const panel = $("oauth-login-panel");
+    assert.ok(model.listenerCount() > 0);
+    assert.equal(clock.timers.size, 1);
+    cleanup();
+    assert.equal(model.listenerCount(), 0);
+    assert.equal(clock.timers.size, 0);
+    assert.equal(el.children.length, 0);
+    const before = panel.outerHTML;
+    model.kernel({ state: "waiting", start_url: START });
+    clock.advance(120_000);
+    assert.equal(panel.outerHTML, before);
+    cleanup(); // twice is harmless
+  });
+
+  test("anywidget 0.11's abort signal cleans up too", (t) => {
+    const clock = fakeClock(t);
+    const host = new AbortController();
+    const { model, el } = mount({ state: "signed_in", account: "a@x", expires_at: NOW_MS / 1000 + 600 }, host.signal);
+    host.abort();
+    assert.equal(model.listenerCount(), 0);
+    assert.equal(clock.timers.size, 0);
+    assert.equal(el.children.length, 0);
+  });
+
+  test("the module has anywidget's shape", () => {
+    assert.equal(typeof widget.initialize, "function");
+    assert.equal(typeof widget.render, "function");
+    assert.equal(typeof mount().cleanup, "function");
+  });
+});

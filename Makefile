@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 IDP    := devtools/idp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench setup chromium idp clean
+.PHONY: demo test lint js-test bench setup chromium idp clean
 
 setup: $(VENV)/.installed idp
 
@@ -30,8 +30,15 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup chromium lint
+test: setup chromium lint js-test
 	$(PY) -m pytest
+
+js-test: js/node_modules/.installed
+	cd js && npm test
+
+js/node_modules/.installed: js/package-lock.json
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 demo: setup
 	@if [ -n "$(HEADLESS)" ]; then $(MAKE) --no-print-directory chromium; fi
@@ -41,4 +48,4 @@ bench: setup chromium
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(IDP)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IDP)/node_modules js/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -103,6 +103,8 @@ DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 
+PAGE_CONFIG: dict[str, Any] = {"buildCheck": False, "buildAvailable": False}
+
 
 class JupyterServerError(RuntimeError):
     """The Jupyter server could not be started or asked something."""
@@ -115,7 +117,8 @@ class JupyterServer:
       fresh temporary root dir (the kernels' working directory).
     - ``env``: extra environment for the server and so for its kernels (they inherit it).
       ``JUPYTERHUB_*`` variables of the calling process are dropped unless given here: a test run
-      inside a JupyterHub must not make kernels believe they are under the hub.
+      inside a JupyterHub must not make kernels believe they are under the hub. So is
+      ``PYTEST_CURRENT_TEST``: under it ipykernel stops forwarding fd 1/2 output to the notebook.
     - ``settings``: JupyterLab user settings ``{plugin id: {key: value}}`` on top of DEFAULT_SETTINGS.
     - Private ``JUPYTER_CONFIG_DIR``/``JUPYTER_DATA_DIR``/``JUPYTER_RUNTIME_DIR`` (user settings,
       workspaces, connection files, ``jpserver-<pid>.json``). The venv's ``share/jupyter`` (kernel
@@ -123,7 +126,10 @@ class JupyterServer:
       visible: jupyter_core searches ``sys.prefix`` before the user dirs.
     - Token auth (``--IdentityProvider.token``: ``--ServerApp.token`` is deprecated since
       jupyter_server 2.0 and only logs a warning), XSRF checks on (as in production).
-    - Server, kernel stdout/stderr go to one log file: ``log()``.
+    - The server's and the kernels' stdout/stderr go to one log file: ``log()``. What a kernel writes
+      to fd 1/2 (``sys.__stderr__``, C code, subprocesses) lands there *and* (ipykernel's fd
+      capture) in the running cell's output; ``print`` / ``sys.stderr`` / ``logging`` in a kernel
+      reach only the notebook.
     """
 
     def __init__(
@@ -162,6 +168,10 @@ class JupyterServer:
             for name, notebook in self.notebooks.items():
                 self.write_notebook(name, notebook)
             self._write_settings(tmp / "config" / "lab" / "user-settings")
+            # No "Build Recommended" check: it spawns node/yarn at page load, and its dialog would
+            # be answered "Build" by open_notebook().
+            (tmp / "config" / "labconfig").mkdir(parents=True)
+            (tmp / "config" / "labconfig" / "page_config.json").write_text(json.dumps(PAGE_CONFIG))
             self._spawn(tmp)
             self._wait_ready(tmp)
         except BaseException:
@@ -189,7 +199,13 @@ class JupyterServer:
             target.write_text(json.dumps(values))
 
     def _spawn(self, tmp: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
+        # PYTEST_CURRENT_TEST would switch off ipykernel's capture of fd 1/2 (iostream.OutStream):
+        # kernels must behave as for a user, forwarding C-level and subprocess output to the cell.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("JUPYTERHUB_") and k != "PYTEST_CURRENT_TEST"
+        }
         env.update(
             JUPYTER_CONFIG_DIR=str(tmp / "config"),
             JUPYTER_DATA_DIR=str(tmp / "data"),

@@ -167,13 +167,15 @@ function render({ model, el, signal }) {
     if (state !== lastState) {
       lastState = state;
       pasted = false;
-      if (signedIn) preparing = false;
+      // A sign-in or an error ends the wait for a new link; a cancelled attempt on the way does not.
+      if (signedIn || state === "error") preparing = false;
     }
     const usable = fresh();
     const popups = model.get("open_popup");
 
     root.dataset.state = state;
     header.textContent = [model.get("profile"), hostOf(model.get("issuer"))].filter(Boolean).join(" · ");
+    header.hidden = !header.textContent;
     let text = "Signed out";
     if (preparing && !usable && !signedIn) text = "Preparing a new sign-in link…";
     else if (signedIn) text = `Signed in as ${model.get("account") || "an unknown account"}`;
@@ -267,6 +269,7 @@ function render({ model, el, signal }) {
     if (cleaned) return;
     cleaned = true;
     for (const name of TRAITS) model.off(`change:${name}`, update);
+    stopTimer();
     listeners.abort();
     root.remove();
   }

@@ -209,8 +209,9 @@ describe("countdown", () => {
     assert.match(status(), /· expired, refreshing on next use$/);
   });
 
-  test("the countdown is kept out of the live region", () => {
-    const { $ } = mount({ state: "signed_in", account: "a@x", expires_at: Date.now() / 1000 + 600 });
+  test("the countdown is kept out of the live region", (t) => {
+    fakeClock(t);
+    const { $ } = mount({ state: "signed_in", account: "a@x", expires_at: NOW_MS / 1000 + 600 });
     const timer = $("status").querySelector('[role="timer"]');
     assert.equal(timer?.getAttribute("aria-live"), "off");
     assert.match(timer?.textContent ?? "", /expires in/);
@@ -273,6 +274,32 @@ describe("Sign in", () => {
     assert.equal(opened.length, 1, "no popup without a fresh click");
   });
 
+  test("a new link after the kernel cancelled the opened attempt is still offered as a link", () => {
+    // The kernel shows a prepared link as signed_out + start_url, an opened one as waiting + "".
+    const { model, $, visible, click, status } = mount({ start_url: START });
+    click("sign-in");
+    model.kernel({ state: "waiting", start_url: "" });
+    assert.equal($("sign-in").textContent, "Sign in again");
+    click("sign-in");
+    assert.deepEqual(model.sent, [{ type: "sign_in" }]);
+    model.kernel({ state: "signed_out" });
+    assert.equal(status(), "Preparing a new sign-in link…");
+    model.kernel({ start_url: NEXT });
+    assert.equal(status(), "Signed out");
+    assert.ok(visible("link") && visible("sign-in"));
+    assert.equal($("link").getAttribute("href"), NEXT);
+    assert.equal(opened.length, 1);
+  });
+
+  test("an error while preparing a new link is shown, not hidden behind “Preparing”", () => {
+    const { model, click, status } = mount({ state: "waiting", start_url: START });
+    click("sign-in");
+    click("sign-in");
+    assert.equal(status(), "Preparing a new sign-in link…");
+    model.kernel({ state: "error", message: "The provider is unreachable.", hint: "Check the network." });
+    assert.match(status(), /The provider is unreachable\..*Check the network\./);
+  });
+
   test("clicking the fallback link spends it", () => {
     const { model, $, visible, click } = mount({ state: "waiting", start_url: START });
     $("link").addEventListener("click", (event) => event.preventDefault()); // the page itself stays put
@@ -299,6 +326,7 @@ describe("Sign in", () => {
     model.kernel({ state: "waiting", start_url: START });
     assert.ok(visible("link") && !visible("sign-in"));
     assert.equal($("link").getAttribute("href"), START);
+    click("sign-in"); // hidden, but even a scripted click must not open a window
     $("link").addEventListener("click", (event) => event.preventDefault());
     click("link");
     click("sign-in");
@@ -354,7 +382,10 @@ describe("paste mode", () => {
     assert.equal(input.type, "password");
     assert.equal(input.getAttribute("autocomplete"), "off");
     input.value = `  ${landed} `;
+    let navigated = true;
+    input.form?.addEventListener("submit", (event) => { navigated = !event.defaultPrevented; });
     click("paste-submit");
+    assert.equal(navigated, false, "the notebook page must not be submitted away");
     assert.deepEqual(model.sent, [{ type: "paste", url: landed }]);
     assert.equal(input.value, "");
     assert.ok(!el.innerHTML.includes("SECRET") && !el.textContent?.includes("SECRET"));

@@ -52,7 +52,15 @@ class OAuthMagics(Magics):
         args = parse_argstring(self.oauth_login, line)  # a bad argument raises a one-line UsageError
         from IPython.display import display
 
-        from ._panel import LoginButton
+        try:
+            from ._panel import LoginButton
+        except ImportError as exc:  # anywidget / ipywidgets are the optional "jupyter" extra
+            from ._errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"the login panel needs {exc.name or 'anywidget'}, which is not installed in this kernel",
+                hint='pip install "oauth-login[jupyter]" in the kernel\'s environment, then restart it',
+            ) from exc
 
         settings = {"issuer": args.issuer, "client_id": args.client_id, "scopes": args.scopes}
         if not args.scopes and self.default_scopes:

@@ -82,7 +82,14 @@ def test_ctrl_c_cancels_cleanly_and_frees_the_port(idp_env):
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_make_demo_headless_signs_in(oauth_env):
-    demo = run([sys.executable, "-m", "devtools.demo"], {**os.environ, "HEADLESS": "1"}, timeout=180)
+def test_make_demo_headless_signs_in_from_the_notebook(oauth_env):
+    demo = run([sys.executable, "-m", "devtools.demo"], {**os.environ, "HEADLESS": "1"}, timeout=240)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "signed in as alice@example.com" in demo.stderr
+    assert "notebook: userinfo: 200 alice@example.com" in demo.stdout
+    assert "notebook: signed in as alice@example.com" in demo.stdout
+
+
+def test_cli_demo_headless_signs_in(oauth_env):
+    demo = run([sys.executable, "-m", "devtools.demo", "--cli"], {**os.environ, "HEADLESS": "1"}, timeout=180)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "signed in as alice@example.com" in demo.stderr + demo.stdout

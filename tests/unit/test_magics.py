@@ -23,7 +23,11 @@ def loaded(ip):
 
 
 def our_magics(ip) -> set[str]:
-    return {name for name in ("oauth_login", "oauth_status", "oauth_logout") if name in ip.magics_manager.magics["line"]}
+    return {
+        name
+        for name in ("oauth_login", "oauth_status", "oauth_logout")
+        if name in ip.magics_manager.magics["line"]
+    }
 
 
 def test_load_ext_registers_the_three_magics_and_unload_removes_them(ip):

@@ -49,7 +49,9 @@ class TraitLog:
 def make_panel(provider: FakeProvider, store=None, **kwargs):
     from oauth_login import LoginButton
 
-    client = OAuthClient(Profile(issuer=ISSUER, client_id="nb"), store=store or MemoryStore(), request=provider)
+    client = OAuthClient(
+        Profile(issuer=ISSUER, client_id="nb"), store=store or MemoryStore(), request=provider
+    )
     return LoginButton(client=client, **kwargs), client
 
 
@@ -70,9 +72,17 @@ def follow_start(start_url: str) -> str:
 def test_a_stored_valid_token_shows_signed_in_at_once_without_network_or_link():
     provider = FakeProvider()
     store = MemoryStore()
-    store.save("default", {"issuer": ISSUER, "client_id": "nb", "scopes": "openid",
-                           "credentials": Credentials("at-stored", "rt", ISSUER, expires_in=3600,
-                                                      claims={"email": "alice@example.com"}).to_entry()})
+    store.save(
+        "default",
+        {
+            "issuer": ISSUER,
+            "client_id": "nb",
+            "scopes": "openid",
+            "credentials": Credentials(
+                "at-stored", "rt", ISSUER, expires_in=3600, claims={"email": "alice@example.com"}
+            ).to_entry(),
+        },
+    )
     panel, client = make_panel(provider, store)
     assert panel.state == "signed_in"
     assert panel.account == "alice@example.com"
@@ -120,9 +130,16 @@ def test_fallback_display_has_a_clickable_link_and_plain_text():
 def test_sign_out_message_logs_out_and_prepares_a_new_link():
     provider = FakeProvider()
     store = MemoryStore()
-    store.save("default", {"issuer": ISSUER, "client_id": "nb", "scopes": "openid",
-                           "credentials": Credentials("at", "rt", ISSUER, expires_in=3600).to_entry()})
-    panel, client = make_panel(provider, store)
+    store.save(
+        "default",
+        {
+            "issuer": ISSUER,
+            "client_id": "nb",
+            "scopes": "openid",
+            "credentials": Credentials("at", "rt", ISSUER, expires_in=3600).to_entry(),
+        },
+    )
+    panel, _ = make_panel(provider, store)
     log = TraitLog(panel)
     assert panel.state == "signed_in"
     panel._on_message(panel, {"type": "sign_out"}, [])
@@ -142,7 +159,7 @@ def test_cancel_message_replaces_the_link():
 
 
 def test_unknown_messages_are_ignored():
-    panel, client = make_panel(FakeProvider())
+    panel, _ = make_panel(FakeProvider())
     assert panel.wait_ready(10)
     link = panel.start_url
     panel._on_message(panel, {"type": "rm -rf"}, [])

@@ -240,8 +240,8 @@ class OAuthClient:
             if not opened or user_code or show_link is not None:
                 announce(link, user_code)
 
-        def opened() -> None:
-            self._set_status(st.WAITING, mode=chosen, mode_reason=reason, link=attempt.link, opened=True)
+        def opened(next_link: str) -> None:
+            self._set_status(st.WAITING, mode=chosen, mode_reason=reason, link=next_link, opened=True)
 
         attempt.on_open = opened
 

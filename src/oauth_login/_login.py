@@ -41,9 +41,8 @@ class LoginAttempt:
         self.reason = reason
         self.timeout = timeout
         self.idle_timeout = idle_timeout  # a prepared link nobody opens expires after this
-        self.on_open: Callable[[], None] | None = (
-            None  # called (from a server thread) when the link is opened
-        )
+        # Called (from a server thread) when the link is opened, with the next link of this attempt.
+        self.on_open: Callable[[str], None] | None = None
         self.link: str | None = None
         self.user_code: str | None = None
         self.cancelled = threading.Event()
@@ -82,6 +81,11 @@ class LoginAttempt:
     def _publish(self, link: str, user_code: str | None = None) -> None:
         self.link, self.user_code = link, user_code
         self.link_ready.set()
+
+    def _opened(self, next_link: str) -> None:
+        self.link = next_link
+        if self.on_open is not None:
+            self.on_open(next_link)
 
     def join(self) -> None:
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -210,7 +214,7 @@ def run_flow(
     host, port, path = _loopback_address(profile)
     with LoopbackReceiver(host=host, port=port, path=path) as receiver:
         attempt._receiver = receiver
-        receiver.on_open = attempt.on_open
+        receiver.on_open = attempt._opened
         if attempt.cancelled.is_set():
             raise LoginCancelledError("the sign-in was cancelled")
         redirect_uri = receiver.redirect_uri

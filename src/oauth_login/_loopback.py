@@ -113,7 +113,8 @@ class LoopbackReceiver:
         self._done = threading.Event()
         self._opened = threading.Event()  # the start URL was used: a browser is on its way
         self._activity = threading.Event()  # opened or done: what an idle wait waits for
-        self.on_open: Callable[[], None] | None = None
+        # Called with the next start URL each time one is used (from a server thread).
+        self.on_open: Callable[[str], None] | None = None
         self._code: str | None = None
         self._error: OAuthLoginError | None = None
         self._check: Callable[[Mapping[str, str]], str] | None = None
@@ -173,11 +174,14 @@ class LoopbackReceiver:
             expected, target = self._start_id, self._authorization_url
             if expected is None or target is None or not constant_time_equal(expected, start_id):
                 return 404, _pages.NOT_FOUND, {}
-            self._authorization_url = None  # single use
+            # Each link works once. The next one is made at once, for the same attempt, so a user who
+            # closed the pop-up can click Sign in again even while the kernel is busy in a cell.
+            self._start_id = secrets.token_urlsafe(16)
+            next_url = f"http://{self._uri_host}:{self.port}/start/{self._start_id}"
             self._opened.set()
             self._activity.set()
         if self.on_open is not None:
-            self.on_open()
+            self.on_open(next_url)
         return 302, b"", {"Location": target}
 
     def _callback(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:

@@ -117,8 +117,8 @@ class LoginButton(anywidget.AnyWidget):
             self.expires_at = status.expires_at.timestamp() if status.expires_at else 0.0
             self.mode = status.mode or ""
             self.mode_reason = status.mode_reason or ""
-            opened = status.state == st.WAITING and status.opened
-            self.start_url = status.link or "" if status.state == st.WAITING and not opened else ""
+            # Waiting: the prepared link, or once it was opened the next one (for a closed pop-up).
+            self.start_url = status.link or "" if status.state == st.WAITING else ""
             self.user_code = status.user_code or "" if status.state == st.WAITING else ""
             self.message = status.message if status.state == st.ERROR else ""
             self.hint = status.hint if status.state == st.ERROR else ""

@@ -211,6 +211,9 @@ def story(page: Page, server: JupyterServer, site: ProbeSite, shots: Any) -> Non
     assert any(
         "application/vnd.jupyter.widget-view+json" in out.get("data", {}) for out in saved.cells[1].outputs
     )
+    # Widget state (trait values) is not saved by default (the widget managers' saveState is off).
+    assert "widgets" not in saved.metadata
+    assert f"{site.base}/start" not in (server.root_dir / NOTEBOOK).read_text()
 
     restart_kernel(page)
     run_cell(page, 0)
@@ -232,6 +235,7 @@ def sign_in_through_popup(page: Page, server: JupyterServer, site: ProbeSite, id
     open_notebook(page, server, NOTEBOOK)
     run_cell(page, 0)
     run_cell(page, 1)  # queued behind cell 0
+    wait_idle(page)  # a new widget, not the stale view of the previous kernel's model
     panel = widget(page, 1)
     panel.wait_for()
     redirect_uri = f"{site.base}/callback"

@@ -96,11 +96,17 @@ def story(page: Page, server: JupyterServer, idp: Any) -> dict[str, Any]:
         screenshot(panel, SCREENSHOT, padding=6)
     wait_idle(page)
 
-    # Sign out; then a cell blocks in get_token() and Sign in is clicked while it runs.
+    # Sign out; then a cell blocks in get_token() and Sign in is clicked while it runs. The user
+    # first closes the pop-up without signing in and clicks again: still no kernel needed.
     panel.get_by_test_id("sign-out").click()
     expect_state(panel, "signed_out")
     run_cell(page, GET_TOKEN)
     expect_running(page, GET_TOKEN)
+    with page.context.expect_page() as info:
+        panel.get_by_test_id("sign-in").click()
+    info.value.wait_for_url(lambda url: url.startswith(idp.issuer))
+    info.value.close()
+    expect_state(panel, "waiting")
     second = sign_in(page, panel, idp.issuer)
     wait_for_output(page, GET_TOKEN, "got a token of")
     wait_idle(page)

@@ -9,19 +9,10 @@ import pytest
 
 from oauth_login import Credentials, InvalidGrantError, NotSignedInError, TransportError
 from oauth_login._client import OAuthClient
-from oauth_login._discovery import clear_cache
 from oauth_login._profiles import Profile
 from oauth_login._stores import MemoryStore
 from oauth_login._transport import HTTPResponse
 from tests.fake_provider import ISSUER, FakeProvider
-
-
-@pytest.fixture(autouse=True)
-def _fresh_discovery(monkeypatch, tmp_path):
-    monkeypatch.setenv("OAUTH_LOGIN_STATE_DIR", str(tmp_path / "state"))
-    clear_cache()
-    yield
-    clear_cache()
 
 
 def make_client(provider: FakeProvider, **profile) -> OAuthClient:

@@ -11,18 +11,9 @@ import pytest
 
 from oauth_login import Credentials
 from oauth_login._client import OAuthClient
-from oauth_login._discovery import clear_cache
 from oauth_login._profiles import Profile
 from oauth_login._stores import MemoryStore
 from tests.fake_provider import ISSUER, FakeProvider
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("OAUTH_LOGIN_STATE_DIR", str(tmp_path / "state"))
-    clear_cache()
-    yield
-    clear_cache()
 
 
 class TraitLog:
@@ -69,20 +60,19 @@ def follow_start(start_url: str) -> str:
         return answer.headers["Location"]
 
 
+def stored_login(**claims: str) -> MemoryStore:
+    """A store holding a valid login of client "nb", as an earlier sign-in leaves it."""
+    store = MemoryStore()
+    creds = Credentials("at-stored", "rt", ISSUER, expires_in=3600, claims=claims)
+    store.save(
+        "default", {"issuer": ISSUER, "client_id": "nb", "scopes": "openid", "credentials": creds.to_entry()}
+    )
+    return store
+
+
 def test_a_stored_valid_token_shows_signed_in_at_once_without_network_or_link():
     provider = FakeProvider()
-    store = MemoryStore()
-    store.save(
-        "default",
-        {
-            "issuer": ISSUER,
-            "client_id": "nb",
-            "scopes": "openid",
-            "credentials": Credentials(
-                "at-stored", "rt", ISSUER, expires_in=3600, claims={"email": "alice@example.com"}
-            ).to_entry(),
-        },
-    )
+    store = stored_login(email="alice@example.com")
     panel, client = make_panel(provider, store)
     assert panel.state == "signed_in"
     assert panel.account == "alice@example.com"
@@ -134,16 +124,7 @@ def test_fallback_display_has_a_clickable_link_and_plain_text():
 
 def test_sign_out_message_logs_out_and_prepares_a_new_link():
     provider = FakeProvider()
-    store = MemoryStore()
-    store.save(
-        "default",
-        {
-            "issuer": ISSUER,
-            "client_id": "nb",
-            "scopes": "openid",
-            "credentials": Credentials("at", "rt", ISSUER, expires_in=3600).to_entry(),
-        },
-    )
+    store = stored_login()
     panel, _ = make_panel(provider, store)
     log = TraitLog(panel)
     assert panel.state == "signed_in"

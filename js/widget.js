@@ -55,6 +55,20 @@ function httpUrl(url) {
   }
 }
 
+/**
+ * A start link as the browser must open it. The server relay gives a path on the Jupyter server:
+ * it is opened on this page's origin, which is passed along (the server checks it against Host)
+ * so the redirect URI names the public address the browser uses, not an internal one.
+ * @param {string} raw
+ * @param {{origin: string}} loc
+ */
+export function resolveStart(raw, loc) {
+  if (!raw.startsWith("/") || raw.startsWith("//")) return raw;
+  const url = new URL(raw, loc.origin);
+  url.searchParams.set("origin", loc.origin);
+  return url.href;
+}
+
 /** @param {string} url */
 function hostOf(url) {
   try {
@@ -142,7 +156,7 @@ function render({ model, el, signal }) {
   let timer;
 
   const device = () => model.get("mode") === "device";
-  const startUrl = () => httpUrl(model.get("start_url"));
+  const startUrl = () => httpUrl(resolveStart(model.get("start_url"), win.location));
   /** A link that can still be opened: device verification pages can be reopened, start links once. */
   const fresh = () => startUrl() !== "" && (device() || startUrl() !== spent);
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { Window } from "happy-dom";
-import widget from "./widget.js";
+import widget, { resolveStart } from "./widget.js";
 
 const START = "http://127.0.0.1:41234/start/3f9a";
 const NEXT = "http://127.0.0.1:41234/start/77c1";
@@ -444,5 +444,24 @@ describe("cleanup", () => {
     assert.equal(typeof widget.initialize, "function");
     assert.equal(typeof widget.render, "function");
     assert.equal(typeof mount().cleanup, "function");
+  });
+});
+
+describe("server relay", () => {
+  test("a start path on the Jupyter server opens on this page's origin, which it passes along", () => {
+    const { click } = mount({ state: "signed_out", mode: "server", start_url: "/user/alice/oauth-login/start/abc" });
+    click("sign-in");
+    assert.equal(opened.length, 1);
+    assert.deepEqual(opened[0].steps, [
+      "open", "opener=null",
+      "href=http://localhost:8888/user/alice/oauth-login/start/abc?origin=http%3A%2F%2Flocalhost%3A8888",
+    ]);
+  });
+
+  test("absolute links are left alone; protocol-relative ones are not treated as paths", () => {
+    const loc = { origin: "https://hub.example.com" };
+    assert.equal(resolveStart("http://127.0.0.1:5/start/x", loc), "http://127.0.0.1:5/start/x");
+    assert.equal(resolveStart("//evil.example/start", loc), "//evil.example/start");
+    assert.equal(resolveStart("/s", loc), "https://hub.example.com/s?origin=https%3A%2F%2Fhub.example.com");
   });
 });

@@ -16,6 +16,11 @@ const LOOPBACK_REDIRECT_URIS = [
   'http://localhost/callback',
   'http://127.0.0.1/oauth2/callback',
   'http://localhost/oauth2/callback',
+  // The jupyter-server relay of a local test server, and a local test JupyterHub's hub-wide URI.
+  'http://127.0.0.1/oauth-login/callback',
+  'http://localhost/oauth-login/callback',
+  'http://127.0.0.1/hub/user-redirect/oauth-login/callback',
+  'http://localhost/hub/user-redirect/oauth-login/callback',
 ];
 
 // Native public clients: loopback redirect URIs match on any port (RFC 8252 section 7.3).

@@ -117,6 +117,11 @@ if TYPE_CHECKING:
     from ._status import LoginStatus
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The jupyter-server extension (the sign-in relay for remote kernels); enabled on install."""
+    return [{"module": "oauth_login._server_extension"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext oauth_login``: register ``%oauth_login``, ``%oauth_status`` and ``%oauth_logout``."""
     from ._magics import OAuthMagics

@@ -221,7 +221,9 @@ class OAuthClient:
         long, and ``timeout`` then counts from the moment it is opened.
         """
         metadata = self.metadata()
-        chosen, reason = choose_mode(mode or self.profile.mode, metadata)
+        chosen, reason = choose_mode(
+            mode or self.profile.mode, metadata, redirect_uri=self.profile.redirect_uri
+        )
         attempt = LoginAttempt(chosen, reason, timeout or self.profile.timeout, idle_timeout)
         with self._state_lock:
             previous, self._attempt = self._attempt, attempt

@@ -99,7 +99,7 @@ def authorization_url(
     endpoint: str,
     *,
     client_id: str,
-    redirect_uri: str,
+    redirect_uri: str | None,
     scope: str,
     state: str,
     code_challenge: str,
@@ -107,22 +107,27 @@ def authorization_url(
     prompt: str | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> str:
-    """The URL that starts an authorization-code + PKCE (S256) request, query response mode."""
+    """The URL that starts an authorization-code + PKCE (S256) request, query response mode.
+
+    ``redirect_uri=None`` leaves it out, for the server relay, which adds the one the browser can reach.
+    """
     params: dict[str, str] = {
         "response_type": "code",
         "client_id": client_id,
-        "redirect_uri": redirect_uri,
         "scope": scope,
         "state": state,
         "code_challenge": code_challenge,
         "code_challenge_method": "S256",
     }
+    if redirect_uri is not None:
+        params["redirect_uri"] = redirect_uri
     if nonce is not None and "openid" in scope.split():
         params["nonce"] = nonce
     if prompt:
         params["prompt"] = prompt
     for key, value in (extra or {}).items():
-        params.setdefault(key, value)  # extras never override the security parameters
+        if key != "redirect_uri":
+            params.setdefault(key, value)  # extras never override the security parameters
     parts = urlsplit(endpoint)
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))

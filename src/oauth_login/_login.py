@@ -14,12 +14,19 @@ from ._callback import check_callback
 from ._credentials import Credentials
 from ._device import DevicePrompt, run_device_flow
 from ._discovery import ProviderMetadata
-from ._errors import LoginCancelledError, LoginTimeoutError, OAuthLoginError
+from ._errors import (
+    CallbackError,
+    ConfigurationError,
+    LoginCancelledError,
+    LoginTimeoutError,
+    OAuthLoginError,
+)
 from ._grants import ClientAuth, TokenResponse, authorization_url, code_grant, parse_token_response
 from ._loopback import LoopbackReceiver
 from ._paste import read_pasted_redirect
 from ._pkce import AttemptSecrets
 from ._profiles import Profile
+from ._relay import find_server, require_extension
 from ._transport import HTTPRequest
 
 __all__ = ["FlowResult", "LoginAttempt", "run_flow"]
@@ -51,6 +58,7 @@ class LoginAttempt:
         self._result: Credentials | None = None
         self._error: BaseException | None = None
         self._receiver: LoopbackReceiver | None = None
+        self._on_cancel: Callable[[], None] | None = None  # the server relay's way to stop waiting
         self._thread: threading.Thread | None = None
 
     @property
@@ -59,6 +67,8 @@ class LoginAttempt:
 
     def cancel(self) -> None:
         self.cancelled.set()
+        if self._on_cancel is not None:
+            self._on_cancel()
         receiver = self._receiver
         if receiver is not None:
             receiver.cancel()
@@ -137,7 +147,7 @@ def _exchange(
 
 
 def _auth_url(
-    profile: Profile, metadata: ProviderMetadata, redirect_uri: str, secrets: AttemptSecrets
+    profile: Profile, metadata: ProviderMetadata, redirect_uri: str | None, secrets: AttemptSecrets
 ) -> str:
     extra = dict(profile.extra_auth_params)
     if profile.audience:
@@ -195,6 +205,16 @@ def run_flow(
         return FlowResult(tokens, None)
 
     secrets = AttemptSecrets()
+    if attempt.mode == "server":
+        return _run_server_relay(
+            attempt,
+            profile=profile,
+            metadata=metadata,
+            request=request,
+            client=client,
+            secrets=secrets,
+            show_link=show_link,
+        )
     if attempt.mode == "paste":
         redirect_uri = profile.redirect_uri or PASTE_REDIRECT_URI
         link = _auth_url(profile, metadata, redirect_uri, secrets)
@@ -233,6 +253,55 @@ def run_flow(
     # The port is free again before the exchange: nothing listens longer than needed.
     return _exchange(
         profile, metadata, request, client, code=code, redirect_uri=redirect_uri, secrets=secrets
+    )
+
+
+def _run_server_relay(
+    attempt: LoginAttempt,
+    *,
+    profile: Profile,
+    metadata: ProviderMetadata,
+    request: HTTPRequest,
+    client: ClientAuth,
+    secrets: AttemptSecrets,
+    show_link: Callable[[str, str | None], None],
+) -> FlowResult:
+    """The Jupyter server's extension receives the redirect; this kernel long-polls it for the code."""
+    relay = find_server()
+    if relay is None:
+        raise ConfigurationError("mode 'server' needs a Jupyter server, and this kernel has none")
+    require_extension(relay)
+    ttl = (attempt.idle_timeout or 0) + attempt.timeout
+    registration = relay.register(
+        state=secrets.state,
+        authorization_url=_auth_url(profile, metadata, None, secrets),
+        redirect_uri=profile.redirect_uri,
+        ttl=min(ttl, 3600.0),
+    )
+    attempt._on_cancel = lambda: relay.cancel(registration["id"])
+    if attempt.cancelled.is_set():
+        relay.cancel(registration["id"])
+        raise LoginCancelledError("the sign-in was cancelled")
+    # A path on the server: the browser opens it on whatever origin it reaches the server by.
+    attempt._publish(registration["start_path"])
+    show_link(registration["start_path"], None)
+    result = relay.wait(
+        registration["id"],
+        timeout=attempt.timeout,
+        idle_timeout=attempt.idle_timeout,
+        cancelled=attempt.cancelled,
+        on_open=lambda: attempt._opened(registration["start_path"]),
+    )
+    code = check_callback(
+        result.params,
+        expected_state=secrets.state,
+        expected_issuer=metadata.issuer,
+        iss_required=metadata.authorization_response_iss_parameter_supported,
+    )
+    if not result.redirect_uri:
+        raise CallbackError("the Jupyter server did not say which redirect URI the browser used")
+    return _exchange(
+        profile, metadata, request, client, code=code, redirect_uri=result.redirect_uri, secrets=secrets
     )
 
 

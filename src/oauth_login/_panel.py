@@ -41,8 +41,9 @@ MAX_PREPARED = 6
 
 def _panel_state(status: st.LoginStatus) -> str:
     if status.state == st.WAITING:
-        # A prepared link is "signed out, ready"; an opened one means a browser is on its way.
-        return "waiting" if status.opened else "signed_out"
+        # A prepared link is "signed out, ready"; an opened one means a browser is on its way. A device
+        # code is live from the start: the user may enter it on any device, so it is shown as waiting.
+        return "waiting" if status.opened or status.mode == "device" else "signed_out"
     return status.state
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import core, notebook
+from benchmarks import core, notebook, relay
 
 
 def main() -> int:
-    rows = core.run_all() + notebook.run_all()
+    rows = core.run_all() + notebook.run_all() + relay.run_all()
     width = max(len(r.name) for r in rows)
     print(f"{'benchmark'.ljust(width)}  {'measured':>14}  {'target':>14}  ok")
     print("-" * (width + 36))

@@ -193,7 +193,9 @@ def find_server(env: Mapping[str, str] | None = None, parent_pid: int | None = N
     url, token = info.get("url"), info.get("token", "")
     if not isinstance(url, str):
         return None
-    base = url.rstrip("/") + "/" + str(info.get("base_url", "/")).strip("/")
+    base, prefix = url.rstrip("/"), "/" + str(info.get("base_url", "/")).strip("/")
+    if not urlsplit(base).path.rstrip("/").endswith(prefix.rstrip("/")):
+        base += prefix  # jupyter_server's "url" already ends with base_url; older servers' may not
     return ServerRelay(base.rstrip("/") + "/", str(token), "runtime file")
 
 

@@ -285,13 +285,17 @@ def _run_server_relay(
     # A path on the server: the browser opens it on whatever origin it reaches the server by.
     attempt._publish(registration["start_path"])
     show_link(registration["start_path"], None)
-    result = relay.wait(
-        registration["id"],
-        timeout=attempt.timeout,
-        idle_timeout=attempt.idle_timeout,
-        cancelled=attempt.cancelled,
-        on_open=lambda: attempt._opened(registration["start_path"]),
-    )
+    try:
+        result = relay.wait(
+            registration["id"],
+            timeout=attempt.timeout,
+            idle_timeout=attempt.idle_timeout,
+            cancelled=attempt.cancelled,
+            on_open=lambda: attempt._opened(registration["start_path"]),
+        )
+    except BaseException:
+        relay.cancel(registration["id"])  # free its place on the server at once, whatever ended the wait
+        raise
     code = check_callback(
         result.params,
         expected_state=secrets.state,

@@ -42,6 +42,11 @@ def page(title: str, message: str, *, ok: bool, detail: str | None = None) -> by
 SIGNED_IN = page(
     "Signed in", "You are signed in. You can close this tab and return to your notebook or terminal.", ok=True
 )
+RECEIVED = page(
+    "Sign-in received",
+    "Your notebook is finishing the sign-in. You can close this tab; the notebook shows the result.",
+    ok=True,
+)
 NOT_FOUND = page("Not found", "There is nothing here.", ok=False)
 BAD_REQUEST = page("Bad request", "This server only accepts the sign-in redirect.", ok=False)
 STALE = page(

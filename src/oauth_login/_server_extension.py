@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import secrets
 import time
@@ -62,7 +63,12 @@ class Attempt:
 
     def status(self) -> dict[str, Any]:
         if self.params is not None:
-            return {"status": "done", "params": self.params, "redirect_uri": self.redirect_used}
+            # A fixed redirect URI holds even when the browser skipped the start link.
+            return {
+                "status": "done",
+                "params": self.params,
+                "redirect_uri": self.redirect_used or self.redirect_uri,
+            }
         return {"status": "opened" if self.opened else "pending"}
 
 
@@ -110,6 +116,25 @@ class AttemptRegistry:
             attempt.changed.set()
 
 
+def _same_host(scheme: str, reported: str, host_header: str) -> bool:
+    """``reported`` (from the browser's origin) names the host the request came to: case and a
+    default port (a proxy may add ``:443``) do not matter."""
+
+    def canonical(netloc: str) -> str:
+        netloc = netloc.lower()
+        default = ":443" if scheme == "https" else ":80"
+        return netloc[: -len(default)] if netloc.endswith(default) else netloc
+
+    return canonical(reported) == canonical(host_header)
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:  # "Invalid IPv6 URL" and the like: not a URL we redirect to
+        return ""
+
+
 def _registry(handler: JupyterHandler) -> AttemptRegistry:
     registry: AttemptRegistry = handler.settings["oauth_login_registry"]
     return registry
@@ -143,7 +168,7 @@ class CallbackHandler(_PageMixin):
         if params.get("error"):
             self.send_page(400, _pages.failure(params["error"], params.get("error_description")))
         else:
-            self.send_page(200, _pages.SIGNED_IN)
+            self.send_page(200, _pages.RECEIVED)
 
     def check_xsrf_cookie(self) -> None:
         return  # a cross-site top-level GET from the provider carries no XSRF token, by design
@@ -180,7 +205,7 @@ class StartHandler(_PageMixin):
         parts = urlsplit(reported)
         if (
             parts.scheme in ("http", "https")
-            and parts.netloc == self.request.host
+            and _same_host(parts.scheme, parts.netloc, self.request.host)
             and not parts.path.strip("/")
         ):
             return f"{parts.scheme}://{parts.netloc}"
@@ -206,6 +231,8 @@ class AttemptsHandler(APIHandler):
     @authorized
     def post(self) -> None:
         body = self.get_json_body() or {}
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the body must be a JSON object")
         digest = body.get("state_sha256")
         url = body.get("authorization_url")
         redirect_uri = body.get("redirect_uri")
@@ -214,11 +241,11 @@ class AttemptsHandler(APIHandler):
             isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
         ):
             raise web.HTTPError(400, "state_sha256 must be the hex SHA-256 of the state")
-        if not (isinstance(url, str) and urlsplit(url).scheme in ("https", "http")):
+        if not (isinstance(url, str) and _scheme(url) in ("https", "http")):
             raise web.HTTPError(400, "authorization_url must be an http(s) URL")
         if redirect_uri is not None and not isinstance(redirect_uri, str):
             raise web.HTTPError(400, "redirect_uri must be a string or null")
-        if not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL:
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL:
             raise web.HTTPError(400, f"ttl must be between 0 and {MAX_TTL:g} seconds")
         attempt = _registry(self).add(digest, url, redirect_uri, float(ttl))
         self.set_status(201)
@@ -245,7 +272,13 @@ class AttemptHandler(APIHandler):
         if attempt is None:
             raise web.HTTPError(404, "no such sign-in attempt (expired, cancelled or finished)")
         opened_seen = self.get_argument("opened", "0") == "1"
-        timeout = min(float(self.get_argument("timeout", "25")), MAX_POLL)
+        try:
+            timeout = float(self.get_argument("timeout", "25"))
+        except ValueError:
+            raise web.HTTPError(400, "timeout must be a number of seconds") from None
+        if math.isnan(timeout):
+            raise web.HTTPError(400, "timeout must be a number of seconds")
+        timeout = min(max(timeout, 0.0), MAX_POLL)
         if attempt.params is None and (attempt.opened == opened_seen):
             attempt.changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):

@@ -108,7 +108,7 @@ def test_two_users_sign_in_at_once_through_the_hub_wide_redirect_uri(hub, idp, b
     for user in USERS:
         status, url, text = seen["done"][user]
         assert status == 200, text
-        assert "Signed in" in text
+        assert "Sign-in received" in text
         assert url.startswith(f"{hub.url}user/{user}/oauth-login/callback?")
         assert "server" in seen["modes"][user].lower()
     replay = seen["replay"]

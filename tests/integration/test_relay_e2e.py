@@ -73,7 +73,7 @@ def test_sign_in_through_the_jupyter_server_relay(lab, idp, browser):
     idp.reset()
     seen = browser.submit(relay_story, lab, idp).result(timeout=200)
     assert seen["status"] == 200
-    assert "Signed in" in seen["text"]
+    assert "Sign-in received" in seen["text"]
     assert seen["url"].startswith(f"{lab.url}oauth-login/callback?")  # the server, not a kernel port
     assert "server" in seen["mode"].lower()
     assert idp.stats()["token_requests"]["authorization_code"] == 1

@@ -594,7 +594,7 @@ async def test_a_callback_reaches_the_kernel_once(server):
 
     response = await server.callback(code="the-code", state=state, iss=ISSUER)
     assert response.code == 200
-    assert response.body == _pages.SIGNED_IN
+    assert response.body == _pages.RECEIVED
     assert_page_headers(response)
 
     assert await server.poll_json(attempt["id"], opened=True) == {

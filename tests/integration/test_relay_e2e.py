@@ -103,3 +103,28 @@ def device_story(page: Page, server: JupyterServer) -> str:
 def test_device_flow_from_a_notebook_panel(lab, browser):
     user_code = browser.submit(device_story, lab).result(timeout=200)
     assert len(user_code.replace("-", "")) >= 8
+
+
+def without_extension_story(page: Page, server: JupyterServer) -> tuple[str, str]:
+    open_notebook(page, server, "relay.ipynb")
+    run_all(page)
+    panel = widget(page, 1)
+    expect(panel).to_have_attribute("data-state", "error", timeout=WAIT_MS)
+    return panel.get_by_test_id("status").inner_text(), panel.inner_text()
+
+
+def test_a_server_without_the_extension_is_detected_and_explained(idp, browser, tmp_path):
+    # As when the package is installed only in the kernel's environment: the server lacks the extension.
+    env = {
+        "OAUTH_LOGIN_ISSUER": idp.issuer,
+        "OAUTH_LOGIN_CLIENT_ID": "notebook",
+        "OAUTH_LOGIN_STORAGE": "memory",
+    }
+    disabled = ["--ServerApp.jpserver_extensions=oauth_login=False"]
+    with JupyterServer(
+        "lab", notebooks={"relay.ipynb": notebook("server")}, env=env, extra_args=disabled
+    ) as server:
+        status, shown = browser.submit(without_extension_story, server).result(timeout=120)
+    assert "no oauth-login extension" in status  # the panel says what is wrong ...
+    assert "pip install oauth-login" in shown  # ... and what to do
+    assert "Traceback" not in shown

@@ -14,9 +14,10 @@ import ipaddress
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,9 @@ class ServerRelay:
         timeout: float,
         idle_timeout: float | None,
         cancelled: threading.Event,
-        on_open: Any = None,
+        on_open: Callable[[], None] | None = None,
     ) -> RelayResult:
         """Long-poll until the redirect arrived; ``timeout`` counts from the moment the link is opened."""
-        import time
-
         opened = False
         deadline = time.monotonic() + (idle_timeout if idle_timeout is not None else timeout)
         while True:

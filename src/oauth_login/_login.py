@@ -291,7 +291,7 @@ def _run_server_relay(
             timeout=attempt.timeout,
             idle_timeout=attempt.idle_timeout,
             cancelled=attempt.cancelled,
-            on_open=lambda: attempt._opened(registration["start_path"]),
+            on_open=lambda next_path: attempt._opened(next_path or registration["start_path"]),
         )
     except BaseException:
         relay.cancel(registration["id"])  # free its place on the server at once, whatever ended the wait

@@ -119,7 +119,7 @@ class ServerRelay:
         timeout: float,
         idle_timeout: float | None,
         cancelled: threading.Event,
-        on_open: Callable[[], None] | None = None,
+        on_open: Callable[[str], None] | None = None,
     ) -> RelayResult:
         """Long-poll until the redirect arrived; ``timeout`` counts from the moment the link is opened."""
         opened = False
@@ -151,7 +151,7 @@ class ServerRelay:
                 opened = True
                 deadline = time.monotonic() + timeout
                 if on_open is not None:
-                    on_open()
+                    on_open(str(answer.get("start_path") or ""))  # the next link, for a closed pop-up
 
 
 @dataclass(frozen=True, repr=False)

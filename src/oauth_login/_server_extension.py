@@ -56,10 +56,17 @@ class Attempt:
     authorization_url: str
     redirect_uri: str | None
     expires: float
+    start_prefix: str = ""  # <base_url>oauth-login/start/
     opened: bool = False
     redirect_used: str | None = None
     params: dict[str, str] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Each start link works once; using one makes the next (for a closed pop-up, a busy kernel).
+    start_id: str = ""
+    spent_starts: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.start_id = self.start_id or self.id
 
     def status(self) -> dict[str, Any]:
         if self.params is not None:
@@ -69,7 +76,9 @@ class Attempt:
                 "params": self.params,
                 "redirect_uri": self.redirect_used or self.redirect_uri,
             }
-        return {"status": "opened" if self.opened else "pending"}
+        if self.opened:
+            return {"status": "opened", "start_path": self.start_prefix + self.start_id}
+        return {"status": "pending"}
 
 
 class AttemptRegistry:
@@ -84,7 +93,14 @@ class AttemptRegistry:
             gone = self._by_id.pop(attempt_id)
             gone.changed.set()
 
-    def add(self, state_sha256: str, authorization_url: str, redirect_uri: str | None, ttl: float) -> Attempt:
+    def add(
+        self,
+        state_sha256: str,
+        authorization_url: str,
+        redirect_uri: str | None,
+        ttl: float,
+        start_prefix: str,
+    ) -> Attempt:
         self._expire()
         if len(self._by_id) >= MAX_ATTEMPTS:
             raise web.HTTPError(429, "too many sign-in attempts are waiting on this server")
@@ -94,6 +110,7 @@ class AttemptRegistry:
             authorization_url=authorization_url,
             redirect_uri=redirect_uri,
             expires=time.monotonic() + ttl,
+            start_prefix=start_prefix,
         )
         self._by_id[attempt.id] = attempt
         return attempt
@@ -101,6 +118,16 @@ class AttemptRegistry:
     def get(self, attempt_id: str) -> Attempt | None:
         self._expire()
         return self._by_id.get(attempt_id)
+
+    def by_start(self, start_id: str) -> tuple[Attempt | None, bool]:
+        """The attempt whose current start link this is, and whether the link was one already used."""
+        self._expire()
+        for attempt in self._by_id.values():
+            if secrets.compare_digest(attempt.start_id, start_id):
+                return attempt, False
+            if start_id in attempt.spent_starts:
+                return None, True
+        return None, False
 
     def by_state(self, state: str) -> Attempt | None:
         self._expire()
@@ -181,12 +208,14 @@ class StartHandler(_PageMixin):
 
     @web.authenticated
     @authorized
-    def get(self, attempt_id: str) -> None:
-        attempt = _registry(self).get(attempt_id)
-        if attempt is None or attempt.opened:
-            self.send_page(404 if attempt is None else 410, _pages.STALE)
+    def get(self, start_id: str) -> None:
+        attempt, spent = _registry(self).by_start(start_id)
+        if attempt is None or attempt.params is not None:
+            self.send_page(410 if spent or attempt is not None else 404, _pages.STALE)
             return
-        redirect_uri = attempt.redirect_uri or self._public_redirect_uri()
+        redirect_uri = attempt.redirect_used or attempt.redirect_uri or self._public_redirect_uri()
+        attempt.spent_starts.add(attempt.start_id)
+        attempt.start_id = secrets.token_urlsafe(16)
         attempt.opened = True
         attempt.redirect_used = redirect_uri
         attempt.changed.set()
@@ -247,13 +276,14 @@ class AttemptsHandler(APIHandler):
             raise web.HTTPError(400, "redirect_uri must be a string or null")
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL:
             raise web.HTTPError(400, f"ttl must be between 0 and {MAX_TTL:g} seconds")
-        attempt = _registry(self).add(digest, url, redirect_uri, float(ttl))
+        start_prefix = url_path_join(self.base_url, "oauth-login/start") + "/"
+        attempt = _registry(self).add(digest, url, redirect_uri, float(ttl), start_prefix)
         self.set_status(201)
         self.finish(
             json.dumps(
                 {
                     "id": attempt.id,
-                    "start_path": url_path_join(self.base_url, "oauth-login/start", attempt.id),
+                    "start_path": start_prefix + attempt.start_id,
                     "expires_in": ttl,
                 }
             )

@@ -135,10 +135,8 @@ def test_timeout_when_another_process_holds_the_lock(tmp_path: Path) -> None:
     try:
         assert holder.stdout.readline().strip() == "locked"
         lock = InterprocessLock(lock_path)
-        started = time.monotonic()
         with pytest.raises(TimeoutError) as caught:
             lock.acquire(timeout=0.2)
-        assert time.monotonic() - started >= 0.2
         message = str(caught.value)
         assert str(lock.path) in message
         assert "\n" not in message

@@ -31,11 +31,22 @@ from ._errors import (
 from ._page_handler import PageHandler
 from ._pkce import constant_time_equal
 
-__all__ = ["LoopbackReceiver", "bind_address"]
+__all__ = ["LoopbackReceiver", "bind_address", "is_loopback_host"]
 
 logger = logging.getLogger("oauth_login")
 
 _LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, ``127.x.y.z`` or ``::1`` (brackets allowed): a name for this computer only."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def bind_address(host: str) -> str:

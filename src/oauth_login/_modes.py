@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -10,6 +9,7 @@ from urllib.parse import urlsplit
 
 from ._discovery import ProviderMetadata
 from ._errors import ConfigurationError
+from ._loopback import is_loopback_host
 from ._profiles import MODES
 from ._relay import ServerRelay, find_server, require_extension
 
@@ -32,13 +32,7 @@ def _fallback(metadata: ProviderMetadata, why: str) -> tuple[str, str]:
 
 
 def _is_loopback_uri(uri: str) -> bool:
-    host = urlsplit(uri).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(uri).hostname or "")
 
 
 def _kernel_relay() -> ServerRelay | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import ipaddress
 import json
 import os
 import threading
@@ -30,6 +29,7 @@ from ._errors import (
     SignInLinkExpiredError,
     TransportError,
 )
+from ._loopback import is_loopback_host
 
 __all__ = ["RelayResult", "ServerRelay", "find_server"]
 
@@ -51,13 +51,7 @@ class ServerRelay:
     @property
     def loopback_only(self) -> bool:
         """The server listens on this computer only, so its browser runs here too (no SSH tunnel assumed)."""
-        host = urlsplit(self.url).hostname or ""
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(urlsplit(self.url).hostname or "")
 
     def _request(
         self, method: str, path: str, body: Mapping[str, Any] | None = None, timeout: float = 10.0

@@ -53,7 +53,6 @@ Exceptions (besides the core's ``oauth_login.OAuthLoginError`` tree)::
 from __future__ import annotations
 
 import http.server
-import ipaddress
 import logging
 import socket
 import socketserver
@@ -90,7 +89,7 @@ from ._flytekit_compat import (
     token_extras,
 )
 from ._grants import ClientAuth, authorization_url, code_grant, parse_token_response, refresh_grant
-from ._loopback import LoopbackReceiver, bind_address
+from ._loopback import LoopbackReceiver, bind_address, is_loopback_host
 from ._page_handler import PageHandler
 from ._pkce import AttemptSecrets
 from ._transport import RequestsTransport
@@ -160,13 +159,7 @@ def _loopback_host_header(value: str, port: int) -> bool:
     host, sep, port_text = value.rpartition(":")
     if not sep or port_text != str(port):
         return False
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 _NOT_A_REDIRECT = _pages.page(

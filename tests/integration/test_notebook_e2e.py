@@ -8,7 +8,9 @@ kernel finds the stored login without a browser.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = "quickstart.ipynb"
+# The README's picture of the panel. Taken on every run (into the test's tmp dir); written to docs/
+# only with OAUTH_LOGIN_UPDATE_SCREENSHOT=1, so a test run leaves the working tree clean.
 SCREENSHOT = ROOT / "docs" / "login-panel.png"
 # Code cells of notebooks/quickstart.ipynb, by position among all its cells.
 LOAD_EXT, PANEL, GET_TOKEN, USERINFO, STATUS = 1, 3, 5, 6, 7
@@ -79,7 +83,7 @@ def sign_in(page: Page, panel: Locator, issuer: str) -> str:
     return result.url
 
 
-def story(page: Page, server: JupyterServer, idp: Any) -> dict[str, Any]:
+def story(page: Page, server: JupyterServer, idp: Any, shots: Path) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     open_notebook(page, server, QUICKSTART)
     run_all(page)
@@ -93,7 +97,10 @@ def story(page: Page, server: JupyterServer, idp: Any) -> dict[str, Any]:
     wait_for_output(page, STATUS, "signed in as alice@example.com")
     expect(panel.get_by_test_id("status")).to_contain_text("alice@example.com")
     if server.app == "lab":
-        screenshot(panel, SCREENSHOT, padding=6)
+        shot = screenshot(panel, shots / "login-panel.png", padding=6)
+        seen["screenshot"] = shot.stat().st_size
+        if os.environ.get("OAUTH_LOGIN_UPDATE_SCREENSHOT"):
+            shutil.copyfile(shot, SCREENSHOT)
     wait_idle(page)
 
     # Sign out; then a cell blocks in get_token() and Sign in is clicked while it runs. The user
@@ -129,10 +136,12 @@ def story(page: Page, server: JupyterServer, idp: Any) -> dict[str, Any]:
     return seen
 
 
-def test_quickstart_sign_in_use_sign_out_busy_kernel_save_restart(jupyter, idp, browser):
+def test_quickstart_sign_in_use_sign_out_busy_kernel_save_restart(jupyter, idp, browser, tmp_path):
     server, state = jupyter
     idp.reset()
-    seen = browser.submit(story, server, idp).result(timeout=280)
+    seen = browser.submit(story, server, idp, tmp_path).result(timeout=280)
+    if server.app == "lab":
+        assert seen["screenshot"] > 1000  # a real picture of the signed-in panel
     assert seen["new_windows"] == 0
     assert seen["stats"]["token_requests"]["authorization_code"] == 0
     assert len(seen["verifiers"]) == 2

@@ -310,7 +310,9 @@ class OAuthClient:
     def credentials(self, timeout: float | None = None) -> Credentials:
         attempt = self.attempt
         if attempt is not None:
-            return attempt.wait(timeout if timeout is not None else attempt.timeout)
+            # Waiting for a sign-in someone else started (the panel's): Ctrl-C must not cancel it.
+            wait_for = timeout if timeout is not None else attempt.timeout
+            return attempt.wait(wait_for, cancel_on_interrupt=False)
         if not self._loaded and self._creds is None:
             with self._refresh_lock:
                 if not self._loaded and self._creds is None:

@@ -73,13 +73,19 @@ class LoginAttempt:
         if receiver is not None:
             receiver.cancel()
 
-    def wait(self, timeout: float | None = None) -> Credentials:
-        """The credentials once signed in; raises the attempt's error, or ``LoginTimeoutError``."""
+    def wait(self, timeout: float | None = None, *, cancel_on_interrupt: bool = True) -> Credentials:
+        """The credentials once signed in; raises the attempt's error, or ``LoginTimeoutError``.
+
+        Ctrl-C cancels the attempt (and frees its port) when the caller owns it, as ``login()`` does;
+        a caller that only waits for someone else's sign-in (``get_token()`` in a notebook, while the
+        panel's link is ready) passes ``cancel_on_interrupt=False`` and leaves it running.
+        """
         try:
             finished = self._done.wait(timeout)
         except KeyboardInterrupt:
-            self.cancel()
-            self.join()
+            if cancel_on_interrupt:
+                self.cancel()
+                self.join()
             raise
         if not finished:
             raise LoginTimeoutError(f"the sign-in did not finish within {timeout:g} s")

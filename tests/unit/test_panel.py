@@ -173,3 +173,23 @@ def test_device_mode_shows_the_code_and_the_verification_link():
     assert panel.start_url.endswith("user_code=ABCD-EFGH")
     assert "dc-secret" not in str(panel.get_state())
     client.cancel()
+
+
+def test_interrupting_get_token_leaves_the_panels_sign_in_link_alive():
+    """A user who interrupts a cell blocked in get_token() can still click Sign in afterwards."""
+    import os
+    import signal
+
+    panel, client = make_panel(FakeProvider())
+    assert panel.wait_ready(10)
+    link = panel.start_url
+    # A real SIGINT, as the kernel's Interrupt sends: it breaks into the blocked wait.
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        client.get_token(timeout=30)
+    timer.join()
+    assert client.attempt is not None
+    assert panel.start_url == link
+    assert follow_start(link).startswith(ISSUER)  # the link still works
+    client.cancel()

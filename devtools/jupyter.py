@@ -69,6 +69,7 @@ __all__ = [
     "JupyterServerError",
     "cell",
     "cell_output_text",
+    "code_notebook",
     "complete_login_in",
     "execute_command",
     "open_notebook",
@@ -108,6 +109,20 @@ PAGE_CONFIG: dict[str, Any] = {"buildCheck": False, "buildAvailable": False}
 
 class JupyterServerError(RuntimeError):
     """The Jupyter server could not be started or asked something."""
+
+
+def code_notebook(*sources: str) -> Any:
+    """A notebook of code cells with the python3 kernel named (no "Select Kernel" dialog)."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    return notebook
 
 
 class JupyterServer:

@@ -31,7 +31,7 @@ from ._errors import (
 )
 from ._loopback import is_loopback_host
 
-__all__ = ["RelayResult", "ServerRelay", "find_server"]
+__all__ = ["RelayResult", "ServerRelay", "find_server", "require_extension"]
 
 POLL_SECONDS = 25.0
 

@@ -53,17 +53,17 @@ AUTH_RESOURCE = "oauth-login"
 class Attempt:
     id: str
     state_sha256: str
-    authorization_url: str
+    authorization_url: str = field(repr=False)  # holds the state
     redirect_uri: str | None
     expires: float
     start_prefix: str = ""  # <base_url>oauth-login/start/
     opened: bool = False
     redirect_used: str | None = None
-    params: dict[str, str] | None = None
+    params: dict[str, str] | None = field(default=None, repr=False)  # holds the code
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Each start link works once; using one makes the next (for a closed pop-up, a busy kernel).
-    start_id: str = ""
-    spent_starts: set[str] = field(default_factory=set)
+    start_id: str = field(default="", repr=False)  # a live single-use link
+    spent_starts: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.start_id = self.start_id or self.id

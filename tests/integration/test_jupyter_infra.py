@@ -14,7 +14,6 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-import nbformat
 import pytest
 from playwright.sync_api import Page
 
@@ -23,6 +22,7 @@ from devtools.jupyter import (
     JupyterServer,
     cell,
     cell_output_text,
+    code_notebook,
     complete_login_in,
     open_notebook,
     restart_kernel,
@@ -91,14 +91,7 @@ print("released clicks =", probe.clicks)"""
 
 
 def probe_notebook() -> Any:
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in (CELL_MARKER, CELL_WIDGET, CELL_BLOCK)]
-    return notebook
+    return code_notebook(CELL_MARKER, CELL_WIDGET, CELL_BLOCK)
 
 
 class ProbeSite:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import nbformat
 import pytest
 from playwright.sync_api import Page, expect
 
-from devtools.jupyter import complete_login_in, run_all, wait_for_output, widget
+from devtools.jupyter import code_notebook, complete_login_in, run_all, wait_for_output, widget
 from devtools.jupyterhub import JupyterHub, hub_login, open_user_notebook, visit
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -34,10 +33,7 @@ CELLS = [
 
 
 def notebook() -> Any:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    return nb
+    return code_notebook(*CELLS)
 
 
 @pytest.fixture(scope="module")

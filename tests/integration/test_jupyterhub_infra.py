@@ -14,12 +14,11 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-import nbformat
 import pytest
 from playwright.sync_api import Page
 
 from devtools.browser import BrowserSession, BrowserThread
-from devtools.jupyter import run_all, wait_for_output
+from devtools.jupyter import code_notebook, run_all, wait_for_output
 from devtools.jupyterhub import (
     JupyterHub,
     Visit,
@@ -61,10 +60,7 @@ print("FACTS " + json.dumps(facts))
 
 
 def _notebook() -> Any:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(PROBE)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
+    return code_notebook(PROBE)
 
 
 @pytest.fixture(scope="module")

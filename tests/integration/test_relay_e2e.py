@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import nbformat
 import pytest
 from playwright.sync_api import Page, expect
 
 from devtools.browser import complete_device
-from devtools.jupyter import JupyterServer, complete_login_in, open_notebook, run_all, wait_for_output, widget
+from devtools.jupyter import (
+    JupyterServer,
+    code_notebook,
+    complete_login_in,
+    open_notebook,
+    run_all,
+    wait_for_output,
+    widget,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -29,14 +36,7 @@ CELLS = [
 
 
 def notebook(mode: str) -> Any:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(source.format(mode=mode)) for source in CELLS]
-    return nb
+    return code_notebook(*(source.format(mode=mode) for source in CELLS))
 
 
 @pytest.fixture(scope="module")

@@ -925,3 +925,20 @@ async def test_the_kernel_finds_its_server_from_the_runtime_file(server, jp_runt
     assert relay.token == server.token
     assert urlsplit(relay.url).path == BASE_URL
     assert (await asyncio.to_thread(relay.info)) is not None
+
+
+def test_an_attempts_repr_shows_no_state_code_or_live_link():
+    from oauth_login._server_extension import Attempt
+
+    attempt = Attempt(
+        id="attempt-id",
+        state_sha256="0" * 64,
+        authorization_url="https://idp.test/auth?state=the-state-value",
+        redirect_uri=None,
+        expires=0.0,
+        params={"code": "the-code-value", "state": "the-state-value"},
+        start_id="live-start-link",
+    )
+    shown = repr(attempt)
+    for secret in ("the-state-value", "the-code-value", "live-start-link"):
+        assert secret not in shown

@@ -18,6 +18,7 @@ redirect target page has loaded.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import queue
 import sys
 import threading
@@ -59,6 +60,9 @@ CHROMIUM_ARGS = [
     "--no-proxy-server",
 ]
 DEFAULT_TIMEOUT_MS = 30_000
+# How long a caller waits for a browser job (or for Chromium to start or stop) when it names no
+# timeout: well under pytest's 90-120 s, so a stuck page fails naming the job, not at the test timeout.
+DEFAULT_JOB_TIMEOUT_S = 60.0
 DEFAULT_USERNAME = "alice"  # an account of the dev provider (devtools/idp/configuration.js)
 DEFAULT_PASSWORD = "alice-pw"
 Consent = Literal["allow", "deny"]
@@ -220,7 +224,39 @@ def _new_context(browser: Browser, timeout_ms: float) -> BrowserContext:
     return context
 
 
+# concurrent.futures.TimeoutError is the builtin TimeoutError from 3.11 on, its own class on 3.10.
+_TIMEOUT_BASES = tuple(dict.fromkeys((concurrent.futures.TimeoutError, TimeoutError)))
+
+
+class BrowserTimeoutError(*_TIMEOUT_BASES):  # type: ignore[misc]
+    """A browser job, or Chromium itself, did not finish in time (a ``TimeoutError`` on every Python)."""
+
+
+class BrowserJob(Future):  # type: ignore[type-arg]
+    """The future of one job; ``result()`` without a timeout still waits at most ``DEFAULT_JOB_TIMEOUT_S``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def result(self, timeout: float | None = None) -> Any:
+        limit = DEFAULT_JOB_TIMEOUT_S if timeout is None else timeout
+        try:
+            return super().result(limit)
+        except concurrent.futures.TimeoutError:
+            if self.done():  # the job itself raised a TimeoutError: that is its result
+                raise
+            raise BrowserTimeoutError(
+                f"browser job {self.name} did not finish within {limit:g} s "
+                "(a page that never loads, or a job queued behind a stuck one)"
+            ) from None
+
+
 _Job = tuple[Callable[[Browser], Any], Future]
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
 
 
 class BrowserSession:
@@ -235,7 +271,7 @@ class BrowserSession:
             self._context = _new_context(browser, self._owner.timeout_ms)
         return self._context.new_page()
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> BrowserJob:
         def job(browser: Browser) -> Any:
             page = self._page(browser)
             try:
@@ -243,7 +279,7 @@ class BrowserSession:
             finally:
                 page.close()
 
-        return self._owner._enqueue(job)
+        return self._owner._enqueue(job, _name(fn))
 
     def close(self) -> None:
         def job(_browser: Browser) -> None:
@@ -252,7 +288,7 @@ class BrowserSession:
                 self._context = None
 
         if self._owner.alive:
-            self._owner._enqueue(job).result()
+            self._owner._enqueue(job, "close the session").result()
 
     def __enter__(self) -> BrowserSession:
         return self
@@ -270,7 +306,16 @@ class BrowserThread:
         self._ready: Future = Future()
         self._thread = threading.Thread(target=self._run, name="browser", daemon=True)
         self._thread.start()
-        self._ready.result()  # re-raises a launch failure here, in the caller's thread
+        try:
+            self._ready.result(
+                DEFAULT_JOB_TIMEOUT_S
+            )  # re-raises a launch failure here, in the caller's thread
+        except concurrent.futures.TimeoutError:
+            if self._ready.done():
+                raise
+            raise BrowserTimeoutError(
+                f"Chromium ({CHROMIUM}) did not start within {DEFAULT_JOB_TIMEOUT_S:g} s"
+            ) from None
 
     @property
     def alive(self) -> bool:
@@ -302,14 +347,14 @@ class BrowserThread:
             except BaseException as exc:  # noqa: BLE001
                 future.set_exception(exc)
 
-    def _enqueue(self, job: Callable[[Browser], Any]) -> Future:
+    def _enqueue(self, job: Callable[[Browser], Any], name: str) -> BrowserJob:
         if not self.alive:
             raise RuntimeError("BrowserThread is closed")
-        future: Future = Future()
+        future = BrowserJob(name)
         self._jobs.put((job, future))
         return future
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> BrowserJob:
         """Run ``fn(page, *args, **kwargs)`` in a fresh context (no cookies), closed afterwards."""
 
         def job(browser: Browser) -> Any:
@@ -319,7 +364,7 @@ class BrowserThread:
             finally:
                 context.close()
 
-        return self._enqueue(job)
+        return self._enqueue(job, _name(fn))
 
     def session(self) -> BrowserSession:
         """A context whose cookies persist across jobs, e.g. to test an existing IdP session."""
@@ -328,7 +373,11 @@ class BrowserThread:
     def close(self) -> None:
         if self.alive:
             self._jobs.put(None)
-            self._thread.join()
+            self._thread.join(DEFAULT_JOB_TIMEOUT_S)
+            if self._thread.is_alive():
+                raise BrowserTimeoutError(
+                    f"the browser thread did not stop within {DEFAULT_JOB_TIMEOUT_S:g} s (a job still runs)"
+                )
 
     def __enter__(self) -> BrowserThread:
         return self

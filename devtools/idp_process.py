@@ -139,7 +139,7 @@ class DevIdP:
         reason = "exited" if proc.poll() is not None else f"was not ready in {self.startup_timeout:g}s"
         proc.kill()  # ends a blocked readline(): node's stdout closes
         proc.wait()
-        reader.join()
+        reader.join(10)  # bounded too: a child of node could still hold the pipe open (daemon thread)
         stderr = self._stderr_text()
         self.stop()
         raise DevIdPError(f"dev provider {reason}; its stderr:\n{stderr}")

@@ -2,11 +2,13 @@
 //
 // The kernel owns every trait and updates them from threads; this view only reads them and sends
 // messages. The Sign in click never waits for the kernel (it may be busy running a cell): it opens
-// `start_url`, a single-use link served outside the kernel's main loop. Trait values are shown with
+// the live link, a single-use link served outside the kernel's main loop. That link is in no trait
+// (traits are the widget state, which can be saved into the notebook file): the kernel sends it in a
+// custom message, which `initialize` keeps for all views of the widget. Trait values are shown with
 // textContent only, because issuer, message and hint can carry text chosen by an attacker.
 
 /**
- * Traits synced from the kernel. Status only: never a token, code, state or verifier.
+ * Traits synced from the kernel. Status only: never a token, code, state, verifier or live link.
  * @typedef {object} Traits
  * @property {"signed_out" | "waiting" | "signed_in" | "error"} state
  * @property {string} account
@@ -15,7 +17,7 @@
  * @property {string} issuer
  * @property {"loopback" | "device" | "paste" | "server" | ""} mode
  * @property {string} mode_reason
- * @property {string} start_url single-use start link; in device mode the verification page
+ * @property {boolean} link_ready the kernel has a link for Sign in (sent in a `link` message)
  * @property {string} user_code
  * @property {string} message
  * @property {string} hint
@@ -24,32 +26,46 @@
  */
 
 /**
- * @typedef {{type: "sign_in"} | {type: "cancel"} | {type: "sign_out"} | {type: "paste", url: string}} Message
+ * Messages to the kernel; it handles them only while no cell runs.
+ * @typedef {{type: "hello"} | {type: "sign_in"} | {type: "cancel"} | {type: "sign_out"} | {type: "paste", url: string}} Message
+ */
+
+/**
+ * Message from the kernel: the live link (a single-use start link; in device mode the verification
+ * page with the code), "" when there is none. Sent when it changes, repeated a few times, and in
+ * answer to `hello`.
+ * @typedef {{type: "link", url: string}} LinkMessage
  */
 
 /**
  * The part of anywidget's model this view uses.
  * @typedef {object} Model
  * @property {<K extends keyof Traits>(key: K) => Traits[K]} get
- * @property {(event: string, callback: () => void) => void} on
- * @property {(event?: string | null, callback?: (() => void) | null) => void} off
+ * @property {(event: string, callback: (...args: any[]) => void) => void} on
+ * @property {(event?: string | null, callback?: ((...args: any[]) => void) | null) => void} off
  * @property {(message: Message) => void} send
  */
 
 /** @type {(keyof Traits)[]} */
 const TRAITS = ["state", "account", "expires_at", "profile", "issuer", "mode", "mode_reason",
-  "start_url", "user_code", "message", "hint", "notice", "open_popup"];
+  "link_ready", "user_code", "message", "hint", "notice", "open_popup"];
 const POPUP_FEATURES = "popup,width=520,height=720";
 const LINK_TEXT = "Open the sign-in page";
 
 /**
- * The URL itself if it is http(s), else "" (a `javascript:` link must never become an href).
+ * The URL itself if it may be opened, else "": https, http only on this computer (the loopback
+ * receiver, a development provider) or on this page's own origin (a start path on the Jupyter server).
+ * A `javascript:`, `file:` or `smb:` link must never become an href. Same rule as the kernel's.
  * @param {string} url
+ * @param {{origin: string}} loc
  */
-function httpUrl(url) {
+function safeUrl(url, loc) {
   try {
-    const { protocol } = new URL(url);
-    return protocol === "https:" || protocol === "http:" ? url : "";
+    const { protocol, hostname, origin } = new URL(url);
+    if (protocol !== "https:" && protocol !== "http:") return ""; // also when both origins are "null"
+    if (protocol === "https:" || origin === loc.origin) return url;
+    const loopback = hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+    return protocol === "http:" && loopback ? url : "";
   } catch {
     return "";
   }
@@ -65,6 +81,8 @@ function httpUrl(url) {
 export function resolveStart(raw, loc) {
   if (!raw.startsWith("/") || raw.startsWith("//")) return raw;
   const url = new URL(raw, loc.origin);
+  // "/\\host" and "/<tab>/host" are read as another host: a path must stay on this origin.
+  if (url.origin !== loc.origin) return "";
   url.searchParams.set("origin", loc.origin);
   return url.href;
 }
@@ -106,13 +124,42 @@ function h(doc, tag, attrs = {}, text = "") {
   return node;
 }
 
-function initialize() {}
+/**
+ * What all views of one widget share (the default export is called once per widget): the live link
+ * and whether one of them opened it.
+ * @typedef {object} Shared
+ * @property {string} url the last link the kernel sent; "" when none
+ * @property {string} spent a start link one of the views already sent a window to: it is single use
+ * @property {Set<() => void>} views each rendered view's update
+ */
+
+/**
+ * Runs once per widget, before any view and before the widget's comm messages are handled (anywidget
+ * 0.11 holds them until then). Keeps the link the kernel sends, and says hello so that the kernel
+ * sends it again: a page opened or reloaded after the link was sent has missed it.
+ * @param {Model} model
+ * @param {Shared} shared
+ * @returns {() => void} cleanup
+ */
+function initialize(model, shared) {
+  /** @param {unknown} message */
+  function onMessage(message) {
+    const { type, url } = /** @type {Partial<LinkMessage>} */ (message ?? {});
+    if (type !== "link" || typeof url !== "string" || url === shared.url) return; // a repeat: nothing new
+    shared.url = url;
+    for (const update of shared.views) update();
+  }
+  model.on("msg:custom", onMessage);
+  model.send({ type: "hello" });
+  return () => model.off("msg:custom", onMessage);
+}
 
 /**
  * @param {{model: Model, el: HTMLElement, signal?: AbortSignal}} props
+ * @param {Shared} shared
  * @returns {() => void} cleanup: removes the panel, its timer and its model listeners
  */
-function render({ model, el, signal }) {
+function render({ model, el, signal }, shared) {
   const doc = el.ownerDocument;
   const win = doc.defaultView ?? globalThis;
   const listeners = new AbortController();
@@ -145,10 +192,9 @@ function render({ model, el, signal }) {
   root.append(header, status, code, buttons, note, link, form, details, notice);
   el.append(root);
 
-  // What this view knows and the kernel does not (yet).
-  let spent = ""; // start_url this view already sent a window to: it is single use
+  // What this view knows and the kernel does not (yet). Which link was spent is in `shared`.
   let preparing = false; // asked the kernel for a fresh link; show it as a link when it comes
-  let blocked = false; // window.open returned null for the current start_url
+  let blocked = false; // window.open returned null for the current link
   let pasted = false; // a pasted address is on its way to the kernel
   let lastUrl = "";
   let lastState = "";
@@ -156,9 +202,17 @@ function render({ model, el, signal }) {
   let timer;
 
   const device = () => model.get("mode") === "device";
-  const startUrl = () => httpUrl(resolveStart(model.get("start_url"), win.location));
+  /** The link to open; "" when the kernel has none (a link it withdrew is never opened). */
+  const startUrl = () =>
+    model.get("link_ready") ? safeUrl(resolveStart(shared.url, win.location), win.location) : "";
   /** A link that can still be opened: device verification pages can be reopened, start links once. */
-  const fresh = () => startUrl() !== "" && (device() || startUrl() !== spent);
+  const fresh = () => startUrl() !== "" && (device() || startUrl() !== shared.spent);
+  /** Marks the current start link as used, in every view of this widget. */
+  function spend() {
+    if (!device()) shared.spent = startUrl();
+    preparing = false;
+    for (const view of shared.views) view();
+  }
 
   function stopTimer() {
     clearInterval(timer);
@@ -222,7 +276,7 @@ function render({ model, el, signal }) {
     else note.textContent = "";
     note.hidden = !note.textContent || signedIn;
 
-    form.hidden = !(model.get("mode") === "paste" && !signedIn && (state === "waiting" || spent !== ""));
+    form.hidden = !(model.get("mode") === "paste" && !signedIn && (state === "waiting" || shared.spent !== ""));
     details.textContent = [model.get("mode"), model.get("mode_reason")].filter(Boolean).join(": ");
     details.hidden = signedIn || !details.textContent;
     notice.textContent = model.get("notice");
@@ -246,8 +300,7 @@ function render({ model, el, signal }) {
       if (popup) {
         popup.opener = null;
         popup.location.href = url;
-        if (!device()) spent = url;
-        preparing = false;
+        spend();
       }
     }
     update();
@@ -260,11 +313,7 @@ function render({ model, el, signal }) {
     update();
   }, on);
   signOut.addEventListener("click", () => model.send({ type: "sign_out" }), on);
-  link.addEventListener("click", () => {
-    if (!device()) spent = startUrl();
-    preparing = false;
-    update();
-  }, on);
+  link.addEventListener("click", spend, on);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const url = input.value.trim();
@@ -276,6 +325,7 @@ function render({ model, el, signal }) {
   }, on);
 
   for (const name of TRAITS) model.on(`change:${name}`, update);
+  shared.views.add(update);
   update();
 
   let cleaned = false;
@@ -283,6 +333,7 @@ function render({ model, el, signal }) {
     if (cleaned) return;
     cleaned = true;
     for (const name of TRAITS) model.off(`change:${name}`, update);
+    shared.views.delete(update);
     stopTimer();
     listeners.abort();
     root.remove();
@@ -291,4 +342,15 @@ function render({ model, el, signal }) {
   return cleanup;
 }
 
-export default { initialize, render };
+/**
+ * anywidget calls this once per widget: its views share one link, as the kernel sent it to the widget.
+ * @returns {{initialize: (props: {model: Model}) => () => void, render: (props: {model: Model, el: HTMLElement, signal?: AbortSignal}) => () => void}}
+ */
+export default function widget() {
+  /** @type {Shared} */
+  const shared = { url: "", spent: "", views: new Set() };
+  return {
+    initialize: ({ model }) => initialize(model, shared),
+    render: (props) => render(props, shared),
+  };
+}

@@ -1,4 +1,5 @@
 // Tests of the panel's front-end against a fake anywidget model, a happy-dom page and a fake clock.
+// The live link is no trait: the fake kernel sends it in a message (`model.kernel({ link })`).
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { Window } from "happy-dom";
@@ -12,7 +13,7 @@ const XSS = '<img src=x onerror="globalThis.pwned=1">';
 /** @type {Record<string, unknown>} */
 const DEFAULTS = {
   state: "signed_out", account: "", expires_at: 0, profile: "work", issuer: "https://idp.example.com/realms/a",
-  mode: "loopback", mode_reason: "the browser runs on this machine", start_url: "", user_code: "",
+  mode: "loopback", mode_reason: "the browser runs on this machine", link_ready: false, user_code: "",
   message: "", hint: "", notice: "", open_popup: true,
 };
 
@@ -44,11 +45,25 @@ function fakeModel(traits = {}) {
     off(/** @type {string} */ event, /** @type {Function} */ callback) {
       handlers.get(event)?.delete(callback);
     },
-    listenerCount: () => [...handlers.values()].reduce((n, set) => n + set.size, 0),
-    /** @param {Record<string, unknown>} changes */
+    /** Listeners of trait changes (the views'; initialize listens to messages only). */
+    listenerCount: () => [...handlers].reduce((n, [event, set]) => n + (event.startsWith("change:") ? set.size : 0), 0),
+    /** A custom message from the kernel, as anywidget delivers it: (content, buffers). */
+    message(/** @type {unknown} */ content) {
+      for (const cb of [...(handlers.get("msg:custom") ?? [])]) cb(content, []);
+    },
+    /**
+     * Changes traits as the kernel does. `link` is no trait: it comes as a message, then the
+     * `link_ready` trait follows (the kernel's order).
+     * @param {Record<string, unknown>} changes
+     */
     kernel(changes) {
-      Object.assign(values, changes);
-      for (const key of Object.keys(changes)) for (const cb of handlers.get(`change:${key}`) ?? []) cb();
+      const { link, ...traits } = changes;
+      if (typeof link === "string") {
+        this.message({ type: "link", url: link });
+        traits.link_ready = link !== "";
+      }
+      Object.assign(values, traits);
+      for (const key of Object.keys(traits)) for (const cb of handlers.get(`change:${key}`) ?? []) cb();
     },
   };
 }
@@ -114,18 +129,30 @@ afterEach(async () => {
   await page.happyDOM.close();
 });
 
-/** Renders the panel into a fresh element on the page. */
-function mount(traits = {}, /** @type {AbortSignal | undefined} */ signal = undefined) {
+/**
+ * A widget as anywidget sets it up: the module's factory, `initialize` once, then a view rendered
+ * into a fresh element on the page. `link` (no trait) comes from the kernel in a message; `view()`
+ * renders another view of the same widget.
+ * @param {Record<string, unknown>} [traits]
+ */
+function mount({ link, ...traits } = {}, /** @type {AbortSignal | undefined} */ signal = undefined) {
   const model = fakeModel(traits);
-  const el = page.document.createElement("div");
-  page.document.body.append(el);
-  const cleanup = widget.render({ model: /** @type {any} */ (model), el: /** @type {any} */ (el), signal });
-  mounted.push(cleanup);
-  /** @param {string} id */
-  const $ = (id) => /** @type {HTMLElement} */ (/** @type {unknown} */ (el.querySelector(`[data-testid="${id}"]`)));
-  const visible = (/** @type {string} */ id) => !$(id).closest("[hidden]");
-  const click = (/** @type {string} */ id) => $(id).click();
-  return { model, el, cleanup, $, visible, click, status: () => $("status").textContent };
+  const def = widget();
+  mounted.push(def.initialize({ model: /** @type {any} */ (model) }));
+  model.sent.splice(0); // initialize's hello: see "the link comes in messages"
+  if (typeof link === "string") model.kernel({ link });
+  const view = (/** @type {AbortSignal | undefined} */ viewSignal = undefined) => {
+    const el = page.document.createElement("div");
+    page.document.body.append(el);
+    const cleanup = def.render({ model: /** @type {any} */ (model), el: /** @type {any} */ (el), signal: viewSignal });
+    mounted.push(cleanup);
+    /** @param {string} id */
+    const $ = (id) => /** @type {HTMLElement} */ (/** @type {unknown} */ (el.querySelector(`[data-testid="${id}"]`)));
+    const visible = (/** @type {string} */ id) => !$(id).closest("[hidden]");
+    const click = (/** @type {string} */ id) => $(id).click();
+    return { el, cleanup, $, visible, click, status: () => $("status").textContent };
+  };
+  return { model, view, ...view(signal) };
 }
 
 describe("states", () => {
@@ -140,7 +167,7 @@ describe("states", () => {
   });
 
   test("waiting: Cancel, the unopened link offered as a small fallback", () => {
-    const { $, visible, status } = mount({ state: "waiting", start_url: START });
+    const { $, visible, status } = mount({ state: "waiting", link: START });
     assert.equal(status(), "Waiting for the browser…");
     assert.deepEqual([visible("sign-in"), visible("cancel"), visible("sign-out")], [true, true, false]);
     assert.ok(visible("link"));
@@ -172,7 +199,7 @@ describe("states", () => {
 
   test("trait changes re-render the panel", () => {
     const { model, $, visible, status } = mount();
-    model.kernel({ state: "waiting", start_url: START });
+    model.kernel({ state: "waiting", link: START });
     assert.equal(status(), "Waiting for the browser…");
     assert.equal($("oauth-login-panel").dataset.state, "waiting");
     model.kernel({ state: "signed_in", account: "bob@example.com" });
@@ -186,7 +213,7 @@ describe("states", () => {
   });
 
   test("the view never writes traits: the kernel owns them", () => {
-    const { model, click } = mount({ start_url: START });
+    const { model, click } = mount({ link: START });
     click("sign-in");
     model.kernel({ state: "waiting" });
     click("cancel");
@@ -233,7 +260,7 @@ describe("countdown", () => {
 
 describe("Sign in", () => {
   test("opens the popup synchronously in the click, then cuts the opener, then navigates", () => {
-    const { model, click } = mount({ start_url: START });
+    const { model, click } = mount({ link: START });
     click("sign-in");
     assert.equal(opened.length, 1);
     assert.deepEqual(opened[0].args, ["", "_blank", "popup,width=520,height=720"]);
@@ -243,7 +270,7 @@ describe("Sign in", () => {
 
   test("a blocked popup shows the fallback link to the same start URL", () => {
     popupMode = "blocked";
-    const { model, $, visible, click } = mount({ start_url: START });
+    const { model, $, visible, click } = mount({ link: START });
     click("sign-in");
     assert.equal(opened.length, 1);
     assert.ok(visible("link"));
@@ -258,7 +285,7 @@ describe("Sign in", () => {
   });
 
   test("a second click on a spent start URL asks for a new one and shows it as a link", () => {
-    const { model, $, visible, click, status } = mount({ start_url: START });
+    const { model, $, visible, click, status } = mount({ link: START });
     click("sign-in");
     model.kernel({ state: "waiting" });
     assert.equal($("sign-in").textContent, "Sign in again");
@@ -267,7 +294,7 @@ describe("Sign in", () => {
     assert.deepEqual(model.sent, [{ type: "sign_in" }]);
     assert.equal(opened.length, 1, "no popup for a spent link");
     assert.equal(status(), "Preparing a new sign-in link…");
-    model.kernel({ start_url: NEXT });
+    model.kernel({ link: NEXT });
     assert.equal(status(), "Waiting for the browser…");
     assert.ok(visible("link"));
     assert.equal($("link").getAttribute("href"), NEXT);
@@ -275,16 +302,16 @@ describe("Sign in", () => {
   });
 
   test("a new link after the kernel cancelled the opened attempt is still offered as a link", () => {
-    // The kernel shows a prepared link as signed_out + start_url, an opened one as waiting + "".
-    const { model, $, visible, click, status } = mount({ start_url: START });
+    // The kernel shows a prepared link as signed_out + link, an opened one as waiting + "".
+    const { model, $, visible, click, status } = mount({ link: START });
     click("sign-in");
-    model.kernel({ state: "waiting", start_url: "" });
+    model.kernel({ state: "waiting", link: "" });
     assert.equal($("sign-in").textContent, "Sign in again");
     click("sign-in");
     assert.deepEqual(model.sent, [{ type: "sign_in" }]);
     model.kernel({ state: "signed_out" });
     assert.equal(status(), "Preparing a new sign-in link…");
-    model.kernel({ start_url: NEXT });
+    model.kernel({ link: NEXT });
     assert.equal(status(), "Signed out");
     assert.ok(visible("link") && visible("sign-in"));
     assert.equal($("link").getAttribute("href"), NEXT);
@@ -292,7 +319,7 @@ describe("Sign in", () => {
   });
 
   test("an error while preparing a new link is shown, not hidden behind “Preparing”", () => {
-    const { model, click, status } = mount({ state: "waiting", start_url: START });
+    const { model, click, status } = mount({ state: "waiting", link: START });
     click("sign-in");
     click("sign-in");
     assert.equal(status(), "Preparing a new sign-in link…");
@@ -301,7 +328,7 @@ describe("Sign in", () => {
   });
 
   test("clicking the fallback link spends it", () => {
-    const { model, $, visible, click } = mount({ state: "waiting", start_url: START });
+    const { model, $, visible, click } = mount({ state: "waiting", link: START });
     $("link").addEventListener("click", (event) => event.preventDefault()); // the page itself stays put
     click("link");
     assert.ok(!visible("link"));
@@ -323,7 +350,7 @@ describe("Sign in", () => {
     const { model, $, visible, click } = mount({ open_popup: false });
     click("sign-in");
     assert.deepEqual(model.sent, [{ type: "sign_in" }]);
-    model.kernel({ state: "waiting", start_url: START });
+    model.kernel({ state: "waiting", link: START });
     assert.ok(visible("link") && !visible("sign-in"));
     assert.equal($("link").getAttribute("href"), START);
     click("sign-in"); // hidden, but even a scripted click must not open a window
@@ -335,7 +362,7 @@ describe("Sign in", () => {
   });
 
   test("a start URL that is not http(s) is neither linked nor opened", () => {
-    const { $, visible, click } = mount({ state: "waiting", start_url: "javascript:alert(1)" });
+    const { $, visible, click } = mount({ state: "waiting", link: "javascript:alert(1)" });
     assert.ok(!visible("link"));
     assert.equal($("link").getAttribute("href"), null);
     click("sign-in");
@@ -343,9 +370,104 @@ describe("Sign in", () => {
   });
 });
 
+describe("the link comes in messages, not traits", () => {
+  test("initialize says hello at once, before any view: the kernel answers with the current link", () => {
+    const model = fakeModel();
+    widget().initialize({ model: /** @type {any} */ (model) });
+    assert.deepEqual(model.sent, [{ type: "hello" }]);
+  });
+
+  test("the link from a message is what the click opens; a link-like trait is not", () => {
+    const { model, click } = mount({ start_url: "http://127.0.0.1:1/start/old-trait" });
+    model.kernel({ link: START });
+    click("sign-in");
+    assert.deepEqual(opened[0].steps, ["open", "opener=null", `href=${START}`]);
+    assert.deepEqual(model.sent, []);
+  });
+
+  test("a link that came before the view was rendered is kept for it", () => {
+    const model = fakeModel();
+    const def = widget();
+    mounted.push(def.initialize({ model: /** @type {any} */ (model) }));
+    model.kernel({ link: START }); // the kernel was quick; the output area shows the panel later
+    const el = page.document.createElement("div");
+    page.document.body.append(el);
+    mounted.push(def.render({ model: /** @type {any} */ (model), el: /** @type {any} */ (el) }));
+    /** @type {HTMLElement} */ (el.querySelector('[data-testid="sign-in"]')).click();
+    assert.deepEqual(opened[0].steps, ["open", "opener=null", `href=${START}`]);
+  });
+
+  test("a repeated message does not make a spent link fresh again", () => {
+    const { model, click } = mount({ link: START });
+    click("sign-in");
+    model.message({ type: "link", url: START }); // the kernel repeats each link a few times
+    click("sign-in");
+    assert.equal(opened.length, 1);
+    assert.deepEqual(model.sent, [{ type: "sign_in" }]);
+  });
+
+  test("a withdrawn link disables opening it: neither linked nor opened, Sign in asks for a new one", () => {
+    const { model, $, visible, click, status } = mount({ state: "waiting", link: START });
+    assert.ok(visible("link"));
+    model.kernel({ link: "" });
+    assert.ok(!visible("link"));
+    assert.equal($("link").getAttribute("href"), null);
+    click("sign-in");
+    assert.equal(opened.length, 0);
+    assert.deepEqual(model.sent, [{ type: "sign_in" }]);
+    assert.equal(status(), "Preparing a new sign-in link…");
+  });
+
+  test("while link_ready is false a held link is not opened (the trait and the message disagree)", () => {
+    const { model, click } = mount({ link: START });
+    model.kernel({ link_ready: false });
+    click("sign-in");
+    assert.equal(opened.length, 0);
+    model.kernel({ link_ready: true });
+    click("sign-in");
+    assert.equal(opened.length, 1);
+  });
+
+  test("messages that are not a link are ignored", () => {
+    const { model, click } = mount({ link: START });
+    for (const junk of [null, "x", { type: "link" }, { type: "link", url: 5 }, { type: "other", url: NEXT }, { id: 1, kind: "anywidget-command" }]) {
+      model.message(junk);
+    }
+    click("sign-in");
+    assert.deepEqual(opened[0].steps, ["open", "opener=null", `href=${START}`]);
+  });
+
+  test("several views of one widget share the link and what was spent", () => {
+    const first = mount({ state: "waiting" });
+    const second = first.view();
+    first.model.kernel({ link: START });
+    for (const v of [first, second]) assert.equal(v.$("link").getAttribute("href"), START);
+    first.click("sign-in");
+    assert.equal(opened.length, 1);
+    assert.ok(!second.visible("link"), "a link spent in one view is spent in all");
+    assert.equal(second.$("sign-in").textContent, "Sign in again");
+    second.click("sign-in");
+    assert.equal(opened.length, 1);
+    assert.deepEqual(first.model.sent, [{ type: "sign_in" }]);
+    const third = first.view(); // rendered later, e.g. "Create New View for Output"
+    assert.ok(!third.visible("link"));
+    first.cleanup();
+    first.model.kernel({ link: NEXT });
+    for (const v of [second, third]) assert.equal(v.$("link").getAttribute("href"), NEXT);
+  });
+
+  test("two widgets do not share their links", () => {
+    const one = mount({ link: START });
+    const two = mount({ link: NEXT });
+    one.click("sign-in");
+    two.click("sign-in");
+    assert.deepEqual(opened.map((o) => o.steps.at(-1)), [`href=${START}`, `href=${NEXT}`]);
+  });
+});
+
 describe("Cancel and Sign out", () => {
   test("send their messages", () => {
-    const waiting = mount({ state: "waiting", start_url: START });
+    const waiting = mount({ state: "waiting", link: START });
     waiting.click("cancel");
     assert.deepEqual(waiting.model.sent, [{ type: "cancel" }]);
     const signedIn = mount({ state: "signed_in", account: "a@x" });
@@ -358,7 +480,7 @@ describe("device mode", () => {
   const verification = "https://idp.example.com/device?user_code=WDJB-MJHT";
 
   test("shows the code large and the verification page, which can be opened more than once", () => {
-    const { model, $, visible, click, status } = mount({ state: "waiting", mode: "device", start_url: verification, user_code: "WDJB-MJHT" });
+    const { model, $, visible, click, status } = mount({ state: "waiting", mode: "device", link: verification, user_code: "WDJB-MJHT" });
     assert.equal(status(), "Open idp.example.com and enter code WDJB-MJHT");
     assert.ok(visible("user-code"));
     assert.equal($("user-code").textContent, "WDJB-MJHT");
@@ -376,7 +498,7 @@ describe("paste mode", () => {
   const landed = "http://127.0.0.1/callback?code=SECRET-CODE&state=SECRET-STATE";
 
   test("submits the address, clears the input and never shows it", () => {
-    const { model, el, $, visible, click } = mount({ state: "waiting", mode: "paste", start_url: START });
+    const { model, el, $, visible, click } = mount({ state: "waiting", mode: "paste", link: START });
     assert.ok(visible("paste-input"));
     const input = /** @type {HTMLInputElement} */ ($("paste-input"));
     assert.equal(input.type, "password");
@@ -393,10 +515,10 @@ describe("paste mode", () => {
   });
 
   test("an empty submit sends nothing; the box is hidden outside paste mode", () => {
-    const { model, click } = mount({ state: "waiting", mode: "paste", start_url: START });
+    const { model, click } = mount({ state: "waiting", mode: "paste", link: START });
     click("paste-submit");
     assert.deepEqual(model.sent, []);
-    assert.ok(!mount({ state: "waiting", start_url: START }).visible("paste-input"));
+    assert.ok(!mount({ state: "waiting", link: START }).visible("paste-input"));
   });
 });
 
@@ -424,7 +546,7 @@ describe("cleanup", () => {
     assert.equal(clock.timers.size, 0);
     assert.equal(el.children.length, 0);
     const before = panel.outerHTML;
-    model.kernel({ state: "waiting", start_url: START });
+    model.kernel({ state: "waiting", link: START });
     clock.advance(120_000);
     assert.equal(panel.outerHTML, before);
     cleanup(); // twice is harmless
@@ -440,16 +562,26 @@ describe("cleanup", () => {
     assert.equal(el.children.length, 0);
   });
 
-  test("the module has anywidget's shape", () => {
-    assert.equal(typeof widget.initialize, "function");
-    assert.equal(typeof widget.render, "function");
+  test("the module has anywidget's shape: a factory (called once per widget) of initialize and render", () => {
+    assert.equal(typeof widget, "function");
+    const def = widget();
+    assert.equal(typeof def.initialize, "function");
+    assert.equal(typeof def.render, "function");
     assert.equal(typeof mount().cleanup, "function");
+  });
+
+  test("initialize's cleanup stops listening to the kernel's messages", () => {
+    const model = fakeModel();
+    const stop = widget().initialize({ model: /** @type {any} */ (model) });
+    assert.equal(model.handlers.get("msg:custom")?.size, 1);
+    stop();
+    assert.equal(model.handlers.get("msg:custom")?.size, 0);
   });
 });
 
 describe("server relay", () => {
   test("a start path on the Jupyter server opens on this page's origin, which it passes along", () => {
-    const { click } = mount({ state: "signed_out", mode: "server", start_url: "/user/alice/oauth-login/start/abc" });
+    const { click } = mount({ state: "signed_out", mode: "server", link: "/user/alice/oauth-login/start/abc" });
     click("sign-in");
     assert.equal(opened.length, 1);
     assert.deepEqual(opened[0].steps, [
@@ -464,4 +596,61 @@ describe("server relay", () => {
     assert.equal(resolveStart("//evil.example/start", loc), "//evil.example/start");
     assert.equal(resolveStart("/s", loc), "https://hub.example.com/s?origin=https%3A%2F%2Fhub.example.com");
   });
+});
+
+describe("links from elsewhere are opened only when safe", () => {
+  for (const link of [
+    "smb://evil.example/share", "file:///etc/passwd", "data:text/html,hi", "JavaScript:alert(1)",
+    "http://idp.example.com/device", // plain http to another computer
+  ]) {
+    test(`a device verification link ${link} is neither linked, shown nor opened`, () => {
+      const { $, visible, click, status } = mount({ state: "waiting", mode: "device", link: link, user_code: "WDJB" });
+      assert.ok(!visible("link"));
+      assert.equal($("link").getAttribute("href"), null);
+      assert.ok(!status().includes("evil.example") && !status().includes("idp.example.com"));
+      click("sign-in");
+      assert.equal(opened.length, 0);
+    });
+  }
+
+  test("http is fine on this computer: localhost, 127.0.0.1 and [::1]", () => {
+    for (const link of ["http://localhost:3000/device", "http://127.0.0.1:3000/device", "http://[::1]:3000/device"]) {
+      const { $ } = mount({ state: "waiting", mode: "device", link: link, user_code: "WDJB" });
+      assert.equal($("link").getAttribute("href"), link);
+    }
+  });
+
+  test("a start path that a browser would read as another host is not opened", () => {
+    for (const path of ["/\\evil.example/start/x", "/\t/evil.example/start/x"]) {
+      const { click, $ } = mount({ state: "signed_out", mode: "server", link: path });
+      click("sign-in");
+      assert.equal(opened.length, 0, path);
+      assert.equal($("link").getAttribute("href"), null);
+    }
+  });
+
+  test("a start path on a Jupyter server reached over plain http opens on that same origin", async () => {
+    await page.happyDOM.close();
+    page = new Window({ url: "http://jupyter.lan:8888/lab" });
+    // @ts-ignore: as in beforeEach
+    page.open = (...args) => {
+      opened.push({ args, steps: ["open"] });
+      return { set opener(_) {}, location: { set href(/** @type {string} */ value) { opened.at(-1)?.steps.push(`href=${value}`); } } };
+    };
+    const { click } = mount({ state: "signed_out", mode: "server", link: "/oauth-login/start/abc" });
+    click("sign-in");
+    assert.deepEqual(opened[0].steps, [
+      "open", "href=http://jupyter.lan:8888/oauth-login/start/abc?origin=http%3A%2F%2Fjupyter.lan%3A8888",
+    ]);
+  });
+});
+
+test("on a page with an opaque origin (a saved HTML file) a javascript: link is still refused", async () => {
+  await page.happyDOM.close();
+  page = new Window({ url: "file:///home/alice/notebook.html" });
+  page.open = () => { opened.push({ args: [], steps: ["open"] }); return null; };
+  const { $, click } = mount({ state: "waiting", mode: "device", link: "javascript:alert(1)", user_code: "X" });
+  click("sign-in");
+  assert.equal(opened.length, 0);
+  assert.equal($("link").getAttribute("href"), null);
 });

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -9,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from ._client import OAuthClient
 from ._credentials import Credentials
 from ._errors import ConfigurationError, NotSignedInError
-from ._profiles import Profile, resolve_profile
-from ._status import LoginStatus
+from ._profiles import DEFAULT_PROFILE, Profile, load_profiles_file, resolve_profile
+from ._status import SIGNED_OUT, LoginStatus
 
 if TYPE_CHECKING:
     import requests
@@ -23,6 +24,10 @@ _clients: dict[str, OAuthClient] = {}
 _current: OAuthClient | None = None  # the profile last signed in to in this process
 _lock = threading.Lock()
 _notices_shown: set[str] = set()
+
+NOT_SIGNED_IN = "not signed in and no provider configured"
+# How to sign in, in the words of each place that shows the status.
+SIGN_IN_HINT_PYTHON = "to sign in: oauth_login.login(issuer=..., client_id=...) or %oauth_login"
 
 
 def _restore_from_store(name: str | None, storage: str | None) -> Profile | None:
@@ -99,9 +104,10 @@ def get_token(profile: str | None = None, *, timeout: float | None = None) -> st
     try:
         return client(profile).get_token(timeout)
     except ConfigurationError as exc:
+        if not nothing_configured(profile):
+            raise  # a broken profile or directory: its own message says what to fix
         raise NotSignedInError(
-            "not signed in and no provider configured",
-            hint="run oauth_login.login(issuer=..., client_id=...) or %oauth_login first",
+            NOT_SIGNED_IN, hint="run oauth_login.login(issuer=..., client_id=...) or %oauth_login first"
         ) from exc
 
 
@@ -126,6 +132,30 @@ def logout(profile: str | None = None, *, revoke: bool = False) -> bool:
     return client(profile).logout(revoke=revoke)
 
 
+def nothing_configured(profile: str | None) -> bool:
+    """No profile named, no ``OAUTH_LOGIN_ISSUER``, no default profile in the profiles file."""
+    if profile is not None or os.environ.get("OAUTH_LOGIN_ISSUER"):
+        return False
+    doc = load_profiles_file()  # a broken file is an error to show, not "nobody signed in"
+    profiles = doc.get("profiles")
+    has_default = isinstance(profiles, dict) and DEFAULT_PROFILE in profiles
+    return "default_profile" not in doc and not has_default
+
+
+def status_or_nobody(profile: str | None, sign_in_hint: str) -> LoginStatus:
+    """``status(profile)``; with nothing configured and nothing stored, "not signed in" and how to.
+
+    The CLI, ``%oauth_status`` and ``oauth_login.status()`` share this, each with its own hint.
+    """
+    try:
+        chosen = client(profile)
+    except ConfigurationError:
+        if not nothing_configured(profile):
+            raise
+        return LoginStatus(SIGNED_OUT, DEFAULT_PROFILE, "", message=NOT_SIGNED_IN, hint=sign_in_hint)
+    return chosen.status()
+
+
 def status(profile: str | None = None) -> LoginStatus:
     """Who is signed in and until when; reads the store, never the network."""
-    return client(profile).status()
+    return status_or_nobody(profile, SIGN_IN_HINT_PYTHON)

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 
 from ._profiles import MODES
 
 __all__ = ["main"]
+
+_SIGN_IN_HINT = (
+    "to sign in: oauth-login login --issuer URL --client-id ID, or set OAUTH_LOGIN_ISSUER and "
+    "OAUTH_LOGIN_CLIENT_ID, or name a profile"
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -68,21 +75,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
-    with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warning  # a terminal user wants one line, not our source line
-        return _run(args)
+    # A process started with SIGINT ignored (a background job of a non-interactive shell, such as
+    # `make test &` in a CI script) inherits SIG_IGN, and Python then never raises KeyboardInterrupt:
+    # Ctrl-C or `kill -INT` would be lost while `login` waits for a person. Ctrl-C always cancels here.
+    ignored = threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    )
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning  # a terminal user wants one line, not our source line
+            return _run(args)
+    finally:
+        if ignored:  # give an in-process caller its own setting back
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run(args: argparse.Namespace) -> int:
     from . import _api
-    from ._errors import OAuthLoginError
+    from ._errors import ConfigurationError, NotSignedInError, OAuthLoginError
 
     settings = {"issuer": args.issuer, "client_id": args.client_id, "scopes": args.scopes}
     if args.command == "login" and args.redirect_uri:
         settings["redirect_uri"] = args.redirect_uri
     settings = {k: v for k, v in settings.items() if v}
     try:
-        client = _api.client(args.profile, storage=args.storage, **settings)
+        if args.command == "status" and not settings and args.storage is None:
+            print(_api.status_or_nobody(args.profile, _SIGN_IN_HINT))
+            return 0
+        try:
+            client = _api.client(args.profile, storage=args.storage, **settings)
+        except ConfigurationError:
+            # Nothing configured and nothing stored: nobody is signed in, which is no broken setting.
+            if args.command == "login" or settings or not _api.nothing_configured(args.profile):
+                raise
+            if args.command == "logout":
+                print(_api.NOT_SIGNED_IN, file=sys.stderr)  # nothing to sign out of: not an error
+                return 0
+            raise NotSignedInError(_api.NOT_SIGNED_IN, hint=_SIGN_IN_HINT) from None
         if args.command == "login" and client.store.notice:
             print(f"oauth-login: {client.store.notice}", file=sys.stderr)
         if args.command == "login":

@@ -21,15 +21,25 @@ from . import _status as st
 from ._credentials import MAX_ENTRY_CHARS, Credentials
 from ._discovery import ProviderMetadata, discover
 from ._errors import (
+    IDTokenError,
     InvalidGrantError,
     LoginCancelledError,
     NotSignedInError,
+    OAuthError,
     OAuthLoginError,
     SignInLinkExpiredError,
     StorageError,
     TransportError,
+    invalid_scope_hint,
 )
-from ._grants import ClientAuth, TokenResponse, parse_token_response, refresh_grant, revocation_request
+from ._grants import (
+    ClientAuth,
+    TokenResponse,
+    nonce_sent,
+    parse_token_response,
+    refresh_grant,
+    revocation_request,
+)
 from ._id_token import check_id_token, display_claims
 from ._login import FlowResult, LoginAttempt, describe_error, run_flow
 from ._modes import choose_mode
@@ -53,6 +63,25 @@ def _graphical_browser_likely() -> bool:
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER")
         )
     return True
+
+
+def _session_ended(exc: OAuthError) -> bool:
+    """Whether a refused refresh means the refresh token is dead: ``invalid_grant``, or an HTTP 400
+    that is no OAuth error at all (Glewlwyd answers a revoked refresh token with an empty 400)."""
+    return isinstance(exc, InvalidGrantError) or (exc.status == 400 and exc.error == "invalid_response")
+
+
+def _newest(stored: Credentials | None, held: Credentials | None) -> Credentials | None:
+    """The later of the store's entry and this process's tokens.
+
+    Ours are newer when their save failed: refreshing from the store's copy would then present a
+    refresh token the provider already rotated, and reuse detection would end the whole grant.
+    """
+    if stored is None or held is None:
+        return stored or held
+    if held.access_token == stored.access_token:
+        return held  # the same tokens: ours keep the ID token and claims a compact entry may drop
+    return held if held.issued_at > stored.issued_at else stored
 
 
 def _print_link(link: str, user_code: str | None) -> None:
@@ -81,6 +110,7 @@ class OAuthClient:
         self._refresh_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._attempt: LoginAttempt | None = None
+        self._save_failed = False  # warn once, not on every refresh, while the store keeps failing
         self._listeners: list[Callable[[st.LoginStatus], None]] = []
         self._status = st.LoginStatus(st.SIGNED_OUT, profile.name, profile.issuer)
 
@@ -115,6 +145,7 @@ class OAuthClient:
             self.profile.issuer,
             account=creds.account if creds else None,
             expires_at=creds.expires_at if creds else None,
+            refreshable=bool(creds.refresh_token) if creds else True,
             store=self._store.describe() if self._store is not None else "",
             **fields,
         )
@@ -156,6 +187,27 @@ class OAuthClient:
             self.store.save(self.key, envelope)
         except ValueError as exc:  # the entry does not fit this store even compacted
             raise StorageError(str(exc)) from exc
+        except OSError as exc:  # a full disk, a read-only directory
+            raise StorageError(
+                f"the tokens could not be written ({exc.strerror or type(exc).__name__})",
+                hint="check the free disk space and that the state directory is writable",
+            ) from exc
+
+    def _keep(self, creds: Credentials, *, after: str) -> None:
+        """Store ``creds``, already adopted. A failed save is a warning, not an error: the tokens stay
+        in memory, which beats losing them (a rotated refresh token, once lost, ends the grant)."""
+        try:
+            self._save(creds)
+        except OAuthLoginError as exc:
+            if not self._save_failed:
+                logger.warning(
+                    "%s, but the tokens could not be stored: %s; they last until this process ends",
+                    after,
+                    exc,
+                )
+            self._save_failed = True
+        else:
+            self._save_failed = False
 
     def _adopt(self, creds: Credentials) -> Credentials:
         self._creds = creds
@@ -212,7 +264,7 @@ class OAuthClient:
         timeout: float | None = None,
         open_browser: bool | Callable[[str], object] = True,
         show_link: Callable[[str, str | None], None] | None = None,
-        read_paste: Callable[[str], str] | None = None,
+        read_paste: Callable[[str], str | None] | None = None,
         idle_timeout: float | None = None,
     ) -> LoginAttempt:
         """Begin a sign-in in a background thread and return at once. A running attempt is cancelled.
@@ -220,6 +272,8 @@ class OAuthClient:
         ``idle_timeout`` prepares a link for later (a notebook panel): it expires unopened after that
         long, and ``timeout`` then counts from the moment it is opened.
         """
+        # Before any browser opens: a sign-in whose tokens cannot be kept is refused now, with the cause.
+        self.store.check_writable(self.key)
         metadata = self.metadata()
         chosen, reason = choose_mode(
             mode or self.profile.mode, metadata, redirect_uri=self.profile.redirect_uri
@@ -233,7 +287,10 @@ class OAuthClient:
         announce = show_link or _print_link
 
         def link_ready(link: str, user_code: str | None) -> None:
-            self._set_status(st.WAITING, mode=chosen, mode_reason=reason, link=link, user_code=user_code)
+            page = attempt.device_page if user_code else None
+            self._set_status(
+                st.WAITING, mode=chosen, mode_reason=reason, link=link, user_code=user_code, device_page=page
+            )
             opened = False
             if open_browser is True and _graphical_browser_likely():
                 opened = webbrowser.open(link)
@@ -258,8 +315,12 @@ class OAuthClient:
                     show_link=link_ready,
                     read_paste=read_paste,
                 )
-                creds = self._credentials_from(result.tokens, metadata, nonce=result.nonce, previous=None)
+                # Only an OpenID request carries the nonce; without one there is none to expect.
+                nonce = result.nonce if nonce_sent(self.profile.scope) else None
+                creds = self._credentials_from(result.tokens, metadata, nonce=nonce, previous=None)
             except BaseException as exc:
+                if isinstance(exc, OAuthError) and exc.error == "invalid_scope":
+                    exc.hint = self._scope_hint(metadata)
                 if self._attempt is current:
                     # A cancelled attempt or a prepared link nobody used is no error to show.
                     quiet = (LoginCancelledError, SignInLinkExpiredError)
@@ -273,14 +334,8 @@ class OAuthClient:
             # so another thread or process that wants the entry waits for the write, never sees a gap.
             with self._refresh_lock, self.store.lock(self.key):
                 current._deliver(self._adopt(creds))
-                try:
-                    self._save(creds)
-                except OAuthLoginError as exc:
-                    logger.warning(
-                        "signed in, but the tokens could not be stored (%s); they last until "
-                        "this process ends",
-                        exc,
-                    )
+                self._save_failed = False  # a new sign-in: say so again if its tokens cannot be kept
+                self._keep(creds, after="signed in")
             return creds
 
         self._set_status(st.WAITING, mode=chosen, mode_reason=reason)
@@ -289,8 +344,15 @@ class OAuthClient:
 
     def login(self, **kwargs: Any) -> Credentials:
         """Sign in and block until done; Ctrl-C cancels and frees the port. Options as ``start_login``."""
-        attempt = self.start_login(**kwargs)
-        creds = attempt.wait()
+        try:
+            attempt = self.start_login(**kwargs)
+            creds = attempt.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C can land before wait() is reached (on a busy machine): end the attempt all the same.
+            started = self._attempt
+            if started is not None:
+                started.cancel_and_wait()
+            raise
         attempt.join()  # the tokens are in the store too before a script or CLI goes on (or exits)
         return creds
 
@@ -332,10 +394,9 @@ class OAuthClient:
             if creds is not None and self._is_fresh(creds, force, failed_token):
                 return creds
             with self.store.lock(self.key):
-                stored = self._load_stored()
-                if stored is not None and self._is_fresh(stored, force, failed_token):
-                    return self._adopt(stored)  # another process refreshed already
-                base = stored or creds
+                base = _newest(self._load_stored(), creds)
+                if base is not creds and base is not None and self._is_fresh(base, force, failed_token):
+                    return self._adopt(base)  # another process refreshed already
                 if base is None:
                     raise NotSignedInError(f"not signed in to {self.profile.issuer} (profile {self.key!r})")
                 if not base.refresh_token:
@@ -370,14 +431,21 @@ class OAuthClient:
                 response = self._request("POST", prepared.url, headers=prepared.headers, data=prepared.body)
                 tokens = parse_token_response(response)
                 break
-            except InvalidGrantError as exc:
-                # The refresh token is spent or revoked: it can never work again.
-                self.store.delete(self.key)
-                self._forget()
-                self._set_status(st.ERROR, message="session expired", hint="sign in again")
-                raise InvalidGrantError(
-                    exc.error, exc.error_description, status=exc.status, hint="session expired, sign in again"
-                ) from exc
+            except OAuthError as exc:
+                if _session_ended(exc):
+                    # The refresh token is spent or revoked: it can never work again.
+                    self.store.delete(self.key)
+                    self._forget()
+                    self._set_status(st.ERROR, message="session expired", hint="sign in again")
+                    raise InvalidGrantError(
+                        exc.error,
+                        exc.error_description,
+                        status=exc.status,
+                        hint="session expired, sign in again",
+                    ) from exc
+                exc.hint = self._refusal_hint(exc, metadata)
+                self._set_status(st.ERROR, message=exc.message, hint=exc.hint)
+                raise
             except TransportError:
                 if attempt == _REFRESH_ATTEMPTS - 1:
                     if not base.expired(now=self._clock()):
@@ -388,10 +456,41 @@ class OAuthClient:
                     raise
                 time.sleep(delay)  # back off; stored tokens are kept whatever happens
                 delay *= 2
-        creds = self._credentials_from(tokens, metadata, nonce=None, previous=base)
-        self._save(creds)
+        try:
+            creds = self._credentials_from(tokens, metadata, nonce=None, previous=base)
+        except IDTokenError as exc:
+            # The provider has already rotated: keep its new refresh token, or the next refresh would
+            # replay the spent one. Its access token is not used: the ID token that came with it failed.
+            if tokens.refresh_token:
+                kept = base.replace(refresh_token=tokens.refresh_token)
+                self._adopt(kept)
+                self._keep(kept, after="the refresh was refused")
+            self._set_status(st.ERROR, message=exc.message, hint=exc.hint)
+            raise
+        # Adopt first, then save: tokens the provider has issued are never dropped for a failed save.
+        self._adopt(creds)
+        self._keep(creds, after="refreshed the access token")
         logger.debug("refreshed the access token for profile %r", self.key)
-        return self._adopt(creds)
+        return creds
+
+    def _scope_hint(self, metadata: ProviderMetadata) -> str:
+        supported = metadata.raw.get("scopes_supported")
+        listed = [s for s in supported if isinstance(s, str)] if isinstance(supported, list) else None
+        return invalid_scope_hint(self.profile.scopes, listed)
+
+    def _refusal_hint(self, exc: OAuthError, metadata: ProviderMetadata) -> str:
+        """The hint for a refresh the provider refused without ending the session."""
+        if exc.error == "invalid_scope":
+            return self._scope_hint(metadata)
+        # About the client registration: signing in again would not help.
+        if exc.error in ("unauthorized_client", "unsupported_grant_type"):
+            return (
+                "this client may not refresh tokens; check the client registration at the provider: "
+                "allow the refresh_token grant"
+            )
+        if exc.error == "invalid_client":
+            return exc.hint
+        return "the provider refused to refresh the session; sign in again"
 
     # --- signing out and status -----------------------------------------------------------------
     def logout(self, *, revoke: bool = False) -> bool:

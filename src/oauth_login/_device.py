@@ -19,6 +19,7 @@ from ._grants import (
     parse_token_response,
 )
 from ._transport import HTTPRequest
+from ._urls import link_problem
 
 __all__ = ["DevicePrompt", "run_device_flow"]
 
@@ -44,6 +45,24 @@ class DevicePrompt:
         return f"Open {self.verification_uri} and enter the code {self.user_code}"
 
 
+def _check_links(grant: DeviceAuthorization) -> None:
+    """Refuse verification links a browser must never open (``javascript:``, ``smb:``, http to elsewhere).
+
+    They come from the provider's answer and go on to ``webbrowser.open``, the panel and the terminal.
+    """
+    for name, url in (
+        ("verification_uri", grant.verification_uri),
+        ("verification_uri_complete", grant.verification_uri_complete),
+    ):
+        problem = link_problem(url) if url is not None else None
+        if problem is not None:
+            raise OAuthError(
+                "invalid_response",
+                f"the provider sent a {name} that is never opened: {problem}",
+                hint="ask the provider's administrator; only https:// sign-in links are opened",
+            )
+
+
 def run_device_flow(
     metadata: ProviderMetadata,
     client: ClientAuth,
@@ -63,6 +82,7 @@ def run_device_flow(
     grant: DeviceAuthorization = parse_device_authorization(
         request("POST", prepared.url, headers=prepared.headers, data=prepared.body)
     )
+    _check_links(grant)
     on_prompt(
         DevicePrompt(
             grant.user_code, grant.verification_uri, grant.verification_uri_complete, grant.expires_in

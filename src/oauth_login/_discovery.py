@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import Mapping
@@ -12,11 +11,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ._errors import DiscoveryError, TransportError
 from ._transport import HTTPRequest
+from ._urls import is_loopback_host, link_problem
 
 __all__ = ["ProviderMetadata", "discover", "metadata_urls"]
 
 _CACHE_SECONDS = 3600.0
-_cache: dict[str, tuple[float, ProviderMetadata]] = {}
+_cache: dict[tuple[str, object], tuple[float, ProviderMetadata]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -92,19 +92,10 @@ def metadata_urls(issuer: str) -> list[str]:
     return [base + "/.well-known/openid-configuration", rfc8414]
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_issuer_url(issuer: str) -> None:
     parts = urlsplit(issuer)
     # Plain http only for a provider on this computer (a development provider); never over a network.
-    secure = parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))
     if not secure or not parts.netloc:
         raise DiscoveryError(
             f"the issuer must be an https:// URL (got {issuer!r})",
@@ -114,14 +105,48 @@ def _check_issuer_url(issuer: str) -> None:
         raise DiscoveryError(f"the issuer URL must have no query or fragment (got {issuer!r})")
 
 
+# Endpoints the client sends secrets to or opens in the browser.
+_ENDPOINTS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "device_authorization_endpoint",
+    "revocation_endpoint",
+    "userinfo_endpoint",
+    "end_session_endpoint",
+)
+
+
+def _check_endpoints(metadata: ProviderMetadata) -> None:
+    # An https issuer whose document names http endpoints would send codes and tokens in clear.
+    for name in _ENDPOINTS:
+        url = getattr(metadata, name)
+        problem = link_problem(url) if url is not None else None
+        if problem is not None:
+            raise DiscoveryError(
+                f"the provider's {name} {url!r} is refused: {problem}",
+                hint="ask the provider's administrator to publish https:// endpoints",
+            )
+
+
+def _cache_key(issuer: str, request: HTTPRequest) -> tuple[str, object]:
+    # What the fetch depended on besides the issuer: a document fetched with TLS checks off must
+    # never be handed to a client that checks them (RequestsTransport names its TLS settings; any
+    # other callable is its own key).
+    return issuer.rstrip("/"), getattr(request, "cache_key", request)
+
+
 def discover(issuer: str, request: HTTPRequest, *, use_cache: bool = True) -> ProviderMetadata:
-    """Fetch and check the metadata of ``issuer`` (cached in this process for an hour)."""
+    """Fetch and check the metadata of ``issuer`` (cached in this process for an hour).
+
+    The cache is per issuer *and* per way of fetching (``verify``, the caller's session).
+    """
     _check_issuer_url(issuer)
     key = issuer.rstrip("/")
+    cache_key = _cache_key(issuer, request)
     now = time.monotonic()
     if use_cache:
         with _cache_lock:
-            hit = _cache.get(key)
+            hit = _cache.get(cache_key)
         if hit is not None and now - hit[0] < _CACHE_SECONDS:
             return hit[1]
     statuses = []
@@ -142,8 +167,9 @@ def discover(issuer: str, request: HTTPRequest, *, use_cache: bool = True) -> Pr
                 f"the provider says its issuer is {metadata.issuer!r}, not {issuer!r}",
                 hint=f"use --issuer {metadata.issuer}",
             )
+        _check_endpoints(metadata)
         with _cache_lock:
-            _cache[key] = (now, metadata)
+            _cache[cache_key] = (now, metadata)
         return metadata
     raise DiscoveryError(f"no provider metadata for {issuer} ({'; '.join(statuses)})")
 

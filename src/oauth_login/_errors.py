@@ -21,6 +21,8 @@ Nothing secret ever goes into a message: callers pass descriptions, never token 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "AccessDeniedError",
     "CallbackError",
@@ -37,6 +39,7 @@ __all__ = [
     "SignInLinkExpiredError",
     "StorageError",
     "TransportError",
+    "invalid_scope_hint",
     "oauth_error_from_response",
 ]
 
@@ -79,9 +82,11 @@ class TransportError(OAuthLoginError):
 
 
 class OAuthError(OAuthLoginError):
-    """The provider answered with an error from RFC 6749 section 5.2 (or 4.1.2.1, or RFC 8628)."""
+    """The provider answered with an error from RFC 6749 section 5.2 (or 4.1.2.1, or RFC 8628).
 
-    default_hint = "see the provider's error above; sign in again if it persists"
+    Without an explicit ``hint`` (and unless a subclass has its own), the hint is chosen by the
+    ``error`` code: many providers send no ``error_description``, so the hint alone must say what to do.
+    """
 
     def __init__(
         self,
@@ -97,6 +102,8 @@ class OAuthError(OAuthLoginError):
         self.error_uri = error_uri
         self.status = status
         message = self.error if not self.error_description else f"{self.error}: {self.error_description}"
+        if hint is None and not self.default_hint:
+            hint = _hint_for(self.error, described=self.error_description is not None)
         super().__init__(message, hint=hint)
 
 
@@ -138,6 +145,59 @@ class StorageError(OAuthLoginError):
 
 class NotSignedInError(OAuthLoginError):
     default_hint = "run oauth_login.login() or %oauth_login first"
+
+
+_REGISTRATION = "check the client registration at the provider"
+_SIGN_IN_AGAIN = "sign in again and finish the provider's page"
+_TRY_AGAIN = "the provider failed to answer; try again in a moment"
+# RFC 6749 4.1.2.1 and 5.2, OIDC Core 3.1.2.6, and ours ("invalid_response").
+_HINTS = {
+    "invalid_request": "the provider found the request malformed; check the redirect URI, audience and "
+    "extra parameters configured",
+    "invalid_client": f"the provider does not accept this client id or secret; {_REGISTRATION}: "
+    "the client id, its secret, whether it is a public client",
+    "unauthorized_client": f"this client may not sign in this way; {_REGISTRATION}: "
+    "its allowed grant types and redirect URIs",
+    "unsupported_grant_type": f"this client may not use this grant; {_REGISTRATION}, or try another --mode",
+    "unsupported_response_type": f"this client may not use the authorization code flow; {_REGISTRATION}",
+    "invalid_scope": "the provider refused the scopes asked for; ask only for scopes it supports",
+    "server_error": _TRY_AGAIN,
+    "temporarily_unavailable": _TRY_AGAIN,
+    "login_required": _SIGN_IN_AGAIN,
+    "consent_required": _SIGN_IN_AGAIN,
+    "interaction_required": _SIGN_IN_AGAIN,
+    "account_selection_required": _SIGN_IN_AGAIN,
+    "invalid_response": "the provider's answer was not understood; check the issuer URL, then try again",
+}
+
+
+def _hint_for(error: str, *, described: bool) -> str:
+    if error in _HINTS:
+        return _HINTS[error]
+    if described:
+        return "the provider's message says what went wrong; fix that, then sign in again"
+    return f"the provider gave no reason for '{error}'; look it up in the provider's documentation"
+
+
+def invalid_scope_hint(requested: Sequence[str], supported: Sequence[str] | None) -> str:
+    """The hint for ``invalid_scope``: which scopes were asked for and which the provider supports.
+
+    ``supported`` is the provider's ``scopes_supported`` (discovery), or None when it lists none.
+    """
+    asked = " ".join(requested)
+    if not supported:
+        return (
+            f"asked for '{asked}'; the provider does not list the scopes it supports: "
+            "ask its administrator which ones this client may use"
+        )
+    unknown = [s for s in requested if s not in supported]
+    offers = " ".join(supported)
+    if not unknown:
+        return (
+            f"asked for '{asked}', all listed as supported; {_REGISTRATION}: the scopes this client may use"
+        )
+    listed = " ".join(f"'{s}'" for s in unknown)
+    return f"the provider does not support {listed}: asked for '{asked}'; it supports '{offers}'"
 
 
 _BY_ERROR: dict[str, type[OAuthError]] = {

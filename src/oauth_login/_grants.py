@@ -27,6 +27,7 @@ __all__ = [
     "code_grant",
     "device_authorization_request",
     "device_token_request",
+    "nonce_sent",
     "parse_device_authorization",
     "parse_token_response",
     "refresh_grant",
@@ -121,7 +122,7 @@ def authorization_url(
     }
     if redirect_uri is not None:
         params["redirect_uri"] = redirect_uri
-    if nonce is not None and "openid" in scope.split():
+    if nonce is not None and nonce_sent(scope):
         params["nonce"] = nonce
     if prompt:
         params["prompt"] = prompt
@@ -131,6 +132,12 @@ def authorization_url(
     parts = urlsplit(endpoint)
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def nonce_sent(scope: str) -> bool:
+    """Whether an authorization request for ``scope`` carries a nonce: only OpenID Connect ones do
+    (``openid`` among the scopes), so only then may the ID token be required to carry it back."""
+    return "openid" in scope.split()
 
 
 def _prepare(
@@ -219,7 +226,9 @@ def raise_for_error(response: HTTPResponse, what: str) -> Mapping[str, Any]:
             "invalid_response", f"the {what} did not answer with a JSON object", status=response.status
         )
     raise OAuthError(
-        "invalid_response", f"the {what} answered HTTP {response.status}", status=response.status
+        "invalid_response",
+        f"the {what} answered HTTP {response.status} without an OAuth error",
+        status=response.status,
     )
 
 

@@ -11,18 +11,23 @@ processes spending the same one can revoke the whole grant. Each lock is two loc
 
 Lock files are created 0600 in a private (0700) directory and never deleted: deleting a lock file
 while another process has it open lets a third process lock a new file of the same name, and then
-two processes hold "the" lock at once.
+two processes hold "the" lock at once. A lock file that is not a regular file of ours (a FIFO, a
+symlink, another user's file) is refused rather than waited on, and every wait is bounded
+(:data:`DEFAULT_TIMEOUT`) so a stuck holder gives a clear error instead of a hang.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
 
+from ._errors import StorageError
 from ._paths import ensure_private_dir
 
 if sys.platform == "win32":
@@ -30,7 +35,11 @@ if sys.platform == "win32":
 else:
     import fcntl
 
-__all__ = ["InterprocessLock"]
+__all__ = ["DEFAULT_TIMEOUT", "InterprocessLock", "LockTimeoutError"]
+
+# The longest a holder needs: a refresh under the lock makes up to three token requests of 30 s
+# each plus keyring calls; far longer means the holder is stuck (a suspended kernel, a debugger).
+DEFAULT_TIMEOUT = 180.0
 
 _registry_guard = threading.Lock()
 _thread_locks: dict[str, threading.Lock] = {}
@@ -39,6 +48,14 @@ _thread_locks: dict[str, threading.Lock] = {}
 # back off so a long wait does not spin.
 _FIRST_POLL = 0.001
 _MAX_POLL = 0.05
+
+
+class LockTimeoutError(StorageError, TimeoutError):
+    """Another thread or process held the lock for longer than the wait allowed."""
+
+    default_hint = (
+        "another oauth-login process is using these tokens: let it finish (or stop it) and try again"
+    )
 
 
 def _thread_lock_for(path: str) -> threading.Lock:
@@ -65,11 +82,15 @@ class InterprocessLock:
     """Exclusive lock on ``path`` across threads and processes; not reentrant.
 
     Use as a context manager, or call :meth:`acquire` and :meth:`release`. Two instances for the
-    same path exclude each other, in one process or in several.
+    same path exclude each other, in one process or in several. ``timeout`` (seconds) bounds every
+    wait that does not give its own; ``None`` waits forever.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(os.path.realpath(path))
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        given = Path(path)
+        # Resolve the directory only: a lock file that is itself a symlink must be refused, not followed.
+        self.path = Path(os.path.realpath(given.parent)) / given.name
+        self.timeout = timeout
         self._thread_lock = _thread_lock_for(str(self.path))
         self._fd: int | None = None
 
@@ -90,7 +111,13 @@ class InterprocessLock:
         self.release()
 
     def acquire(self, timeout: float | None = None) -> None:
-        """Block until the lock is held; with ``timeout`` (seconds) raise ``TimeoutError`` instead."""
+        """Block until the lock is held, at most ``timeout`` seconds (default: the lock's own).
+
+        Raises :class:`LockTimeoutError` (a ``TimeoutError``) when the wait runs out, and
+        :class:`StorageError` for a lock file that is not a private regular file of ours.
+        """
+        if timeout is None:
+            timeout = self.timeout
         if timeout is None:
             self._thread_lock.acquire()
             self._fd = self._lock_file(deadline=None)
@@ -122,8 +149,7 @@ class InterprocessLock:
         locked = False
         try:
             ensure_private_dir(self.path.parent)
-            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
-            fd = os.open(self.path, flags, 0o600)
+            fd = self._open()
             try:
                 if deadline is None:
                     _lock_blocking(fd)
@@ -138,8 +164,40 @@ class InterprocessLock:
                 self._thread_lock.release()
         return fd if locked else None
 
-    def _timeout_error(self, timeout: float) -> TimeoutError:
-        return TimeoutError(
+    def _open(self) -> int:
+        # O_NONBLOCK: opening a FIFO planted under our name must not hang; it is refused below.
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            # O_NOFOLLOW reports a symlink as ELOOP (Linux, macOS) or EMLINK (FreeBSD).
+            if exc.errno in (errno.ELOOP, errno.EMLINK):
+                raise self._untrusted("is a symbolic link") from exc
+            raise
+        if sys.platform == "win32":
+            return fd
+        info = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(info.st_mode):
+            problem = "is not a regular file"
+        elif info.st_uid != os.getuid():
+            problem = f"belongs to another user (uid {info.st_uid})"
+        elif stat.S_IMODE(info.st_mode) & 0o022:
+            problem = f"can be written by group or others (mode {stat.S_IMODE(info.st_mode):04o})"
+        if problem is not None:
+            os.close(fd)
+            raise self._untrusted(problem)
+        return fd
+
+    def _untrusted(self, problem: str) -> StorageError:
+        return StorageError(
+            f"The lock file {self.path} {problem}, so it was not used",
+            hint=f"delete {self.path} (oauth-login creates a new one) and try again",
+        )
+
+    def _timeout_error(self, timeout: float) -> LockTimeoutError:
+        return LockTimeoutError(
             f"Timed out after {timeout:g} s waiting for the lock {self.path} "
             "(another thread or process holds it)"
         )

@@ -6,6 +6,7 @@ polling run here, so a notebook kernel busy in another cell still completes the 
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ from ._errors import (
     LoginCancelledError,
     LoginTimeoutError,
     OAuthLoginError,
+    SignInLinkExpiredError,
 )
 from ._grants import ClientAuth, TokenResponse, authorization_url, code_grant, parse_token_response
 from ._loopback import LoopbackReceiver
-from ._paste import read_pasted_redirect
+from ._paste import check_pasted_redirect, start_paste_reader
 from ._pkce import AttemptSecrets
 from ._profiles import Profile
 from ._relay import find_server, require_extension
@@ -32,6 +34,10 @@ from ._transport import HTTPRequest
 __all__ = ["FlowResult", "LoginAttempt", "run_flow"]
 
 PASTE_REDIRECT_URI = "http://127.0.0.1/callback"
+# After Ctrl-C, how long the caller waits for the attempt to free its port and restore the terminal
+# (both take milliseconds). It never waits longer: a token request in flight may take its time, and
+# its answer is dropped anyway (a cancelled attempt keeps nothing).
+CANCEL_GRACE_SECONDS = 3.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -52,6 +58,8 @@ class LoginAttempt:
         self.on_open: Callable[[str], None] | None = None
         self.link: str | None = None
         self.user_code: str | None = None
+        # Device flow: the provider's page to type the code on, without the code (safe to show).
+        self.device_page: str | None = None
         self.cancelled = threading.Event()
         self.link_ready = threading.Event()  # set once ``link`` is there to open
         self._done = threading.Event()
@@ -59,6 +67,7 @@ class LoginAttempt:
         self._error: BaseException | None = None
         self._receiver: LoopbackReceiver | None = None
         self._on_cancel: Callable[[], None] | None = None  # the server relay's way to stop waiting
+        self._pastes: queue.Queue[str | None] = queue.Queue()  # paste mode: pasted addresses; None: cancel
         self._thread: threading.Thread | None = None
 
     @property
@@ -67,6 +76,7 @@ class LoginAttempt:
 
     def cancel(self) -> None:
         self.cancelled.set()
+        self._pastes.put(None)  # wakes a paste-mode wait at once
         if self._on_cancel is not None:
             self._on_cancel()
         receiver = self._receiver
@@ -84,8 +94,7 @@ class LoginAttempt:
             finished = self._done.wait(timeout)
         except KeyboardInterrupt:
             if cancel_on_interrupt:
-                self.cancel()
-                self.join()
+                self.cancel_and_wait()
             raise
         if not finished:
             raise LoginTimeoutError(f"the sign-in did not finish within {timeout:g} s")
@@ -103,9 +112,36 @@ class LoginAttempt:
         if self.on_open is not None:
             self.on_open(next_link)
 
-    def join(self) -> None:
+    def join(self, timeout: float | None = None) -> None:
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
+            self._thread.join(timeout)
+
+    def cancel_and_wait(self) -> None:
+        """Cancel, and give the attempt a moment (never more) to free its port and restore the terminal.
+
+        What Ctrl-C does. The wait is bounded: an attempt busy in a token request or blocked in a
+        reader nobody can interrupt must not keep a user who pressed Ctrl-C waiting.
+        """
+        self.cancel()
+        self.join(CANCEL_GRACE_SECONDS)
+
+    def paste(self, text: str) -> None:
+        """Paste mode: hand over the address the browser ended on (from any thread, e.g. a UI's)."""
+        self._pastes.put(text)
+
+    def _next_paste(self) -> str:
+        """Wait for a pasted address; Cancel and the deadline end the wait (``idle_timeout`` +
+        ``timeout``: no "link opened" event exists in paste mode, so the link lives that long)."""
+        limit = self.timeout + (self.idle_timeout or 0.0)
+        try:
+            text = self._pastes.get(timeout=limit)
+        except queue.Empty:
+            if self.idle_timeout is not None:  # a prepared link: the panel replaces it quietly
+                raise SignInLinkExpiredError(f"nothing was pasted within {limit:g} s") from None
+            raise LoginTimeoutError(f"nothing was pasted within {limit:g} s") from None
+        if text is None or self.cancelled.is_set():
+            raise LoginCancelledError("the sign-in was cancelled")
+        return text
 
     def _deliver(self, creds: Credentials) -> None:
         """Hand the credentials to the waiters now; the thread may still be storing them."""
@@ -188,12 +224,34 @@ def run_flow(
     client: ClientAuth,
     *,
     show_link: Callable[[str, str | None], None],
-    read_paste: Callable[[str], str] | None = None,
+    read_paste: Callable[[str], str | None] | None = None,
 ) -> FlowResult:
-    """Run ``attempt.mode`` to the end; ``show_link(link, user_code)`` is called once the link exists."""
+    """Run ``attempt.mode`` to the end; ``show_link(link, user_code)`` is called once the link exists.
+
+    ``read_paste`` (paste mode): None reads the terminal, hidden; see ``start_paste_reader``.
+    """
+    result = _run_mode(
+        attempt, profile, metadata, request, client, show_link=show_link, read_paste=read_paste
+    )
+    if attempt.cancelled.is_set():  # cancelled while the code was exchanged: keep nothing
+        raise LoginCancelledError("the sign-in was cancelled")
+    return result
+
+
+def _run_mode(
+    attempt: LoginAttempt,
+    profile: Profile,
+    metadata: ProviderMetadata,
+    request: HTTPRequest,
+    client: ClientAuth,
+    *,
+    show_link: Callable[[str, str | None], None],
+    read_paste: Callable[[str], str | None] | None,
+) -> FlowResult:
     if attempt.mode == "device":
 
         def prompt(p: DevicePrompt) -> None:
+            attempt.device_page = p.verification_uri
             attempt._publish(p.link, p.user_code)
             show_link(p.link, p.user_code)
 
@@ -224,9 +282,15 @@ def run_flow(
     if attempt.mode == "paste":
         redirect_uri = profile.redirect_uri or PASTE_REDIRECT_URI
         link = _auth_url(profile, metadata, redirect_uri, secrets)
+        if attempt.cancelled.is_set():
+            raise LoginCancelledError("the sign-in was cancelled")
         attempt._publish(link)
         show_link(link, None)
-        params = read_pasted_redirect(redirect_uri, **({"read": read_paste} if read_paste else {}))
+        stop_reading = start_paste_reader(read_paste, attempt.paste, attempt.cancel)
+        try:
+            params = check_pasted_redirect(redirect_uri, attempt._next_paste())
+        finally:
+            stop_reading()  # the terminal gets its echo back before anything else happens
         code = check_callback(
             params,
             expected_state=secrets.state,

@@ -7,12 +7,14 @@ the expected callback with a complete 404, and always frees its port on close.
 
 from __future__ import annotations
 
+import errno
 import http.server
 import ipaddress
 import logging
 import secrets
 import selectors
 import socket
+import socketserver
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -30,23 +32,27 @@ from ._errors import (
 )
 from ._page_handler import PageHandler
 from ._pkce import constant_time_equal
+from ._relay import link_opened_twice
+from ._urls import is_loopback_host
 
-__all__ = ["LoopbackReceiver", "bind_address", "is_loopback_host"]
+__all__ = ["LoopbackHTTPServer", "LoopbackReceiver", "bind_address", "is_loopback_host"]
 
 logger = logging.getLogger("oauth_login")
 
 _LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost``, ``127.x.y.z`` or ``::1`` (brackets allowed): a name for this computer only."""
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+_IPV6_LOOPBACK = "::1"
+_PORT_TRIES = 20  # ephemeral ports tried for a localhost URI when the IPv6 twin of one is taken
+# bind() errors that mean this computer has no IPv6 loopback at all (not that ::1 is taken).
+_NO_IPV6 = {
+    code
+    for code in (
+        errno.EADDRNOTAVAIL,
+        errno.EAFNOSUPPORT,
+        getattr(errno, "WSAEADDRNOTAVAIL", None),
+        getattr(errno, "WSAEAFNOSUPPORT", None),
+    )
+    if code is not None
+}
 
 
 def bind_address(host: str) -> str:
@@ -63,21 +69,45 @@ def bind_address(host: str) -> str:
     )
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class LoopbackHTTPServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server on one loopback address, with the socket options every receiver needs.
+
+    Both the core receiver and ``auth_client.OAuthHTTPServer`` build on it, so they bind alike.
+    """
+
     daemon_threads = True  # an idle pre-connected browser socket must never keep the process alive
     # POSIX SO_REUSEADDR only lets us bind over our own TIME_WAIT leftovers (a fixed port reused right
     # after a login); it never allows a second listener. On Windows it would, so it stays off there.
     allow_reuse_address = sys.platform != "win32"
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[http.server.BaseHTTPRequestHandler],
+        bind_and_activate: bool = True,
+    ) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler, bind_and_activate)
+
+    def server_bind(self) -> None:
+        # Windows lets another program bind the same address and port over ours unless we ask for
+        # SO_EXCLUSIVEADDRUSE (the attribute exists on Windows only).
+        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+        if exclusive is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        # Not HTTPServer.server_bind: its getfqdn() can stall on a reverse DNS lookup.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
+
+
+class _Server(LoopbackHTTPServer):
     receiver: LoopbackReceiver
 
     def handle_request_nowait(self) -> None:
         """Accept one ready connection and hand it to a handler thread (the socket is readable)."""
         self._handle_request_noblock()  # type: ignore[attr-defined]
-
-    def __init__(self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, handler)
 
 
 class _Handler(PageHandler):
@@ -105,21 +135,17 @@ class LoopbackReceiver:
         failure_html: bytes | None = None,
     ) -> None:
         self._bind = bind_address(host)
-        self._uri_host = (
-            f"[{self._bind}]" if ":" in self._bind else host if host == "localhost" else self._bind
-        )
+        localhost = host.lower() == "localhost"
+        self._uri_host = f"[{self._bind}]" if ":" in self._bind else "localhost" if localhost else self._bind
+        # The start link names an address, never "localhost": only we can be listening there.
+        self._start_host = self._bind if localhost else self._uri_host
         self._path = "/" + path.strip("/")
         self._success_html = success_html
         self._failure_html = failure_html
-        try:
-            self._server = _Server((self._bind, port), _Handler)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot listen on {self._bind}:{port} for the sign-in redirect ({exc.strerror or exc})",
-                hint="close the program using that port, or use a redirect URI without a fixed port",
-            ) from exc
-        self._server.receiver = self
-        self.port: int = self._server.server_address[1]
+        self._servers = self._listen_twice(port) if localhost else [self._listen(self._bind, port)]
+        for server in self._servers:
+            server.receiver = self
+        self.port: int = self._servers[0].server_port
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._opened = threading.Event()  # the start URL was used: a browser is on its way
@@ -130,6 +156,7 @@ class LoopbackReceiver:
         self._error: OAuthLoginError | None = None
         self._check: Callable[[Mapping[str, str]], str] | None = None
         self._start_id: str | None = None
+        self._spent_starts: set[str] = set()  # used start ids: one coming back cancels the attempt
         self._authorization_url: str | None = None
         self._closed = False
         # A socket pair wakes the serving loop at once on close(): socketserver's own shutdown()
@@ -138,15 +165,59 @@ class LoopbackReceiver:
         self._thread = threading.Thread(target=self._serve, name="oauth-login-loopback", daemon=True)
         self._thread.start()
 
+    @staticmethod
+    def _listen(address: str, port: int) -> _Server:
+        try:
+            return _Server((address, port), _Handler)
+        except OSError as exc:
+            shown = f"[{address}]" if ":" in address else address
+            raise ConfigurationError(
+                f"cannot listen on {shown}:{port} for the sign-in redirect ({exc.strerror or exc})",
+                hint="close the program using that port, or use a redirect URI without a fixed port",
+            ) from exc
+
+    def _listen_twice(self, port: int) -> list[_Server]:
+        """For a ``localhost`` redirect URI: 127.0.0.1 *and* ::1, on the same port.
+
+        Browsers try ::1 first for ``localhost``. Holding the port on 127.0.0.1 alone would let another
+        local user listen on [::1]:port and receive the redirect, code included (RFC 8252 8.3). Where
+        this computer has no IPv6 loopback, nobody can listen on ::1 and browsers fall back to
+        127.0.0.1, so that alone is safe.
+        """
+        for _ in range(_PORT_TRIES):
+            first = self._listen(self._bind, port)
+            try:
+                return [first, _Server((_IPV6_LOOPBACK, first.server_port), _Handler)]
+            except OSError as exc:
+                if exc.errno in _NO_IPV6 or not socket.has_ipv6:
+                    logger.debug(
+                        "loopback receiver: no IPv6 loopback on this computer; 127.0.0.1 alone is safe"
+                    )
+                    return [first]
+                first.server_close()
+                if port:
+                    raise ConfigurationError(
+                        f"cannot listen on [{_IPV6_LOOPBACK}]:{port} for the sign-in redirect "
+                        f"({exc.strerror or exc}): a browser opening localhost would be sent there",
+                        hint="close the program using that port, or register http://127.0.0.1:<port>/... "
+                        "as the redirect URI and use it",
+                    ) from exc
+                # Someone holds this ephemeral port on ::1: never share it, take another.
+        raise ConfigurationError(
+            f"found no port free on both 127.0.0.1 and [{_IPV6_LOOPBACK}] in {_PORT_TRIES} tries",
+            hint="use a redirect URI with 127.0.0.1 instead of localhost",
+        )
+
     def _serve(self) -> None:
         with selectors.DefaultSelector() as selector:
-            selector.register(self._server, selectors.EVENT_READ)
+            for server in self._servers:
+                selector.register(server, selectors.EVENT_READ, server)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while True:
                 for key, _ in selector.select():
                     if key.fileobj is self._wake_reader:
                         return
-                    self._server.handle_request_nowait()
+                    key.data.handle_request_nowait()
 
     @property
     def redirect_uri(self) -> str:
@@ -154,7 +225,7 @@ class LoopbackReceiver:
 
     @property
     def start_url(self) -> str | None:
-        return f"http://{self._uri_host}:{self.port}/start/{self._start_id}" if self._start_id else None
+        return f"http://{self._start_host}:{self.port}/start/{self._start_id}" if self._start_id else None
 
     def expect(self, *, state: str, issuer: str | None, iss_required: bool, authorization_url: str) -> str:
         """Arm the receiver for one attempt; returns the single-use start URL to open in the browser."""
@@ -164,7 +235,7 @@ class LoopbackReceiver:
             )
             self._authorization_url = authorization_url
             self._start_id = secrets.token_urlsafe(16)
-        return f"http://{self._uri_host}:{self.port}/start/{self._start_id}"
+        return f"http://{self._start_host}:{self.port}/start/{self._start_id}"
 
     def _host_ok(self, host_header: str) -> bool:
         # Refuse DNS-rebinding requests: the browser must address us by the loopback name we gave.
@@ -184,11 +255,18 @@ class LoopbackReceiver:
         with self._lock:
             expected, target = self._start_id, self._authorization_url
             if expected is None or target is None or not constant_time_equal(expected, start_id):
+                if start_id in self._spent_starts and not self._done.is_set():
+                    # A used link came back, so someone else may hold it: whoever opened it first
+                    # must not sign this process in.
+                    self._error, self._check = link_opened_twice(), None
+                    self._finish()
+                    return 410, _pages.LINK_REUSED, {}
                 return 404, _pages.NOT_FOUND, {}
+            self._spent_starts.add(expected)
             # Each link works once. The next one is made at once, for the same attempt, so a user who
             # closed the pop-up can click Sign in again even while the kernel is busy in a cell.
             self._start_id = secrets.token_urlsafe(16)
-            next_url = f"http://{self._uri_host}:{self.port}/start/{self._start_id}"
+            next_url = f"http://{self._start_host}:{self.port}/start/{self._start_id}"
             self._opened.set()
             self._activity.set()
         if self.on_open is not None:
@@ -265,7 +343,8 @@ class LoopbackReceiver:
         self.cancel()
         self._wake_writer.send(b"x")
         self._thread.join()
-        self._server.server_close()
+        for server in self._servers:
+            server.server_close()
         self._wake_reader.close()
         self._wake_writer.close()
 

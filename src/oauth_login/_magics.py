@@ -6,8 +6,14 @@ Importing this is cheap (IPython is already loaded in a kernel); the widget stac
 
 from __future__ import annotations
 
+import argparse
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CFloat, Enum, Unicode
 
 from ._profiles import MODES
@@ -16,6 +22,23 @@ __all__ = ["OAuthMagics"]
 
 # How long %oauth_login waits for the panel's sign-in link before showing it (discovery, a free port).
 READY_SECONDS = 3.0
+
+
+def parse_line(magic: Callable[..., Any], line: str) -> argparse.Namespace:
+    """The magic's arguments, split as a POSIX shell would: ``--scopes "openid profile"`` is one value.
+
+    IPython's own ``parse_argstring`` splits in non-POSIX mode and keeps the quote characters, so a
+    provider would receive ``"openid`` as a scope. A bad quote, like any bad argument, is a one-line
+    ``UsageError``.
+    """
+    try:
+        argv = shlex.split(line, posix=True)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise UsageError(
+            f"{str(exc).lower()} in: {line.strip()} (close each quote: \"...\" or '...')"
+        ) from None
+    parsed: argparse.Namespace = magic.parser.parse_args(argv)  # type: ignore[attr-defined]
+    return parsed
 
 
 @magics_class
@@ -49,7 +72,7 @@ class OAuthMagics(Magics):
         Later cells use the login with ``oauth_login.get_token()``, ``auth()`` or ``session()``;
         ``get_token()`` waits (bounded) for a sign-in that is in progress.
         """
-        args = parse_argstring(self.oauth_login, line)  # a bad argument raises a one-line UsageError
+        args = parse_line(self.oauth_login, line)  # a bad argument raises a one-line UsageError
         from IPython.display import display
 
         try:
@@ -82,8 +105,9 @@ class OAuthMagics(Magics):
         """Print who is signed in and until when (reads the store; no network, no secret)."""
         from . import _api
 
-        args = parse_argstring(self.oauth_status, line)
-        print(_api.status(args.profile or self.default_profile or None))
+        args = parse_line(self.oauth_status, line)
+        hint = "to sign in: %oauth_login --issuer URL --client-id ID, or name a profile"
+        print(_api.status_or_nobody(args.profile or self.default_profile or None, hint))
 
     @magic_arguments()
     @argument("profile", nargs="?", default=None, help="profile name (default: the current one)")
@@ -93,6 +117,6 @@ class OAuthMagics(Magics):
         """Sign out: forget the stored tokens (and revoke them at the provider with --revoke)."""
         from . import _api
 
-        args = parse_argstring(self.oauth_logout, line)
+        args = parse_line(self.oauth_logout, line)
         revoked = _api.logout(args.profile or self.default_profile or None, revoke=args.revoke)
         print("signed out" + (" and revoked the tokens" if revoked else ""))

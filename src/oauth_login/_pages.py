@@ -55,6 +55,13 @@ STALE = page(
     ok=False,
 )
 
+LINK_REUSED = page(
+    "This sign-in link was already used",
+    "A sign-in link works once. It was opened again, so this sign-in was cancelled in case someone "
+    "else has the link. Start the sign-in again from your notebook or terminal.",
+    ok=False,
+)
+
 
 def failure(error: str, description: str | None) -> bytes:
     return page("Sign-in failed", f"The provider answered: {error}", ok=False, detail=description)

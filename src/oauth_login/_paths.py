@@ -3,7 +3,8 @@
 Environment overrides come first (``OAUTH_LOGIN_STATE_DIR``, ``OAUTH_LOGIN_CONFIG``), then the
 platform's conventions: XDG base directories on Linux and the BSDs, ``~/Library/Application Support``
 on macOS, ``%LOCALAPPDATA%`` / ``%APPDATA%`` on Windows. Nothing here creates a directory except
-:func:`ensure_private_dir`, so looking up a path never touches the disk.
+:func:`ensure_private_dir`, so looking up a path never touches the disk. A directory that holds
+tokens must be ours and writable by us alone (:func:`check_private_dir`), wherever it comes from.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import stat
 import sys
 from pathlib import Path
 
-__all__ = ["config_dir", "config_file", "ensure_private_dir", "state_dir"]
+from ._errors import ConfigurationError
+
+__all__ = ["check_private_dir", "config_dir", "config_file", "ensure_private_dir", "state_dir"]
 
 _APP_NAME = "oauth-login"
 _PRIVATE_DIR_MODE = 0o700
@@ -71,11 +74,9 @@ def config_file() -> Path:
 def ensure_private_dir(path: str | os.PathLike[str]) -> Path:
     """Create ``path`` (and missing parents) with mode 0700 and return it.
 
-    An existing directory that we own is tightened to 0700 if group or others can reach it,
-    because it holds tokens. A directory owned by someone else is left alone: chmod would fail,
-    and whoever set it up (an admin, a shared ``OAUTH_LOGIN_STATE_DIR``) chose its mode.
-    On Windows the per-user profile directories already carry a private ACL, so only creation
-    happens there.
+    An existing directory must be one we can trust with tokens (see :func:`check_private_dir`);
+    if it is ours and merely readable by group or others it is tightened to 0700. On Windows the
+    per-user profile directories already carry a private ACL, so only creation happens there.
     """
     directory = Path(path)
     if sys.platform == "win32":
@@ -87,12 +88,48 @@ def ensure_private_dir(path: str | os.PathLike[str]) -> Path:
         # mkdir's mode is filtered by the umask; make the result exact whatever the umask is.
         os.chmod(directory, _PRIVATE_DIR_MODE)
         return directory
-    info = os.stat(directory)
-    if not stat.S_ISDIR(info.st_mode):
-        raise NotADirectoryError(f"{directory} exists and is not a directory")
-    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+    info = _require_trusted(directory)
+    if stat.S_IMODE(info.st_mode) & 0o077:
         os.chmod(directory, _PRIVATE_DIR_MODE)
     return directory
+
+
+def check_private_dir(path: str | os.PathLike[str]) -> bool:
+    """Say whether ``path`` exists, never creating it; raise if it cannot be trusted with tokens.
+
+    A directory owned by another user, or one that group or others can write to, may hold files
+    someone else put there (a planted token, a lock held forever, a link to a FIFO): it is refused
+    with a :class:`ConfigurationError` that names it and the fix, rather than quietly used.
+    """
+    directory = Path(path)
+    if sys.platform == "win32":
+        return directory.is_dir()
+    try:
+        _require_trusted(directory)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _require_trusted(directory: Path) -> os.stat_result:
+    info = os.stat(directory)  # follows a symlink: what matters is the directory it leads to
+    if not stat.S_ISDIR(info.st_mode):
+        raise NotADirectoryError(f"{directory} exists and is not a directory")
+    if info.st_uid != os.getuid():
+        raise ConfigurationError(
+            f"The directory {directory} belongs to another user (uid {info.st_uid}), "
+            "so it cannot be trusted with tokens",
+            hint="set OAUTH_LOGIN_STATE_DIR to a directory of your own (oauth-login creates it 0700)",
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022:
+        raise ConfigurationError(
+            f"The directory {directory} can be written by group or others (mode {mode:04o}), "
+            "so it cannot be trusted with tokens",
+            hint=f"run chmod 700 {directory} and check what is in it, "
+            "or set OAUTH_LOGIN_STATE_DIR to a private directory",
+        )
+    return info
 
 
 def _make_dirs(directory: Path) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 from ._errors import ConfigurationError
 from ._paths import config_file
+from ._transport import check_verify
 
 __all__ = ["DEFAULT_SCOPES", "MODES", "Profile", "load_profiles_file", "resolve_profile"]
 
@@ -70,6 +71,7 @@ class Profile:
             )
         if self.mode not in MODES:
             raise ConfigurationError(f"mode must be one of {', '.join(MODES)} (got {self.mode!r})")
+        check_verify(self.verify)
         if self.timeout <= 0:
             raise ConfigurationError(f"timeout must be a positive number of seconds (got {self.timeout})")
 

@@ -23,15 +23,16 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ._errors import (
+    CallbackError,
     ConfigurationError,
     LoginCancelledError,
     LoginTimeoutError,
     SignInLinkExpiredError,
     TransportError,
 )
-from ._loopback import is_loopback_host
+from ._urls import is_loopback_host
 
-__all__ = ["RelayResult", "ServerRelay", "find_server", "require_extension"]
+__all__ = ["RelayResult", "ServerRelay", "find_server", "link_opened_twice", "require_extension"]
 
 POLL_SECONDS = 25.0
 
@@ -62,14 +63,30 @@ class ServerRelay:
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - our own server
+            with _OPENER.open(request, timeout=timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             with exc:
+                if 300 <= exc.code < 400:
+                    raise TransportError(
+                        f"the Jupyter server answered with a redirect (HTTP {exc.code}), which the "
+                        "oauth-login relay never follows",
+                        hint="check that the kernel's server URL is the server itself, not a login "
+                        "page or a proxy in front of it",
+                    ) from None
                 raise _RelayHTTPError(exc.code) from None
         except OSError as exc:
             raise TransportError(f"could not reach the Jupyter server ({type(exc).__name__})") from exc
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+            raise TransportError(
+                "the Jupyter server's answer to the oauth-login relay is not JSON",
+                hint="check that the kernel's server URL is the Jupyter server itself and that "
+                "oauth-login is installed where the server runs",
+            ) from None
 
     def info(self) -> dict[str, Any] | None:
         """The extension's self-description, or None when this server does not have it."""
@@ -115,21 +132,29 @@ class ServerRelay:
         cancelled: threading.Event,
         on_open: Callable[[str], None] | None = None,
     ) -> RelayResult:
-        """Long-poll until the redirect arrived; ``timeout`` counts from the moment the link is opened."""
-        opened = False
+        """Long-poll until the redirect arrived; ``timeout`` counts from the moment the link is opened.
+
+        ``on_open(next_start_path)`` is called each time a start link is used, with the next one.
+        """
+        opens = 0  # start links used, as far as this kernel knows
         deadline = time.monotonic() + (idle_timeout if idle_timeout is not None else timeout)
         while True:
             if cancelled.is_set():
                 raise LoginCancelledError("the sign-in was cancelled")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                if not opened and idle_timeout is not None:
+                if not opens and idle_timeout is not None:
                     raise SignInLinkExpiredError(f"nobody opened the sign-in link within {idle_timeout:g} s")
                 raise LoginTimeoutError(f"no answer from the browser within {timeout:g} s")
             poll = min(POLL_SECONDS, remaining)
-            path = f"oauth-login/api/attempts/{attempt_id}?timeout={poll:.3f}&opened={int(opened)}"
             try:
-                answer = self._request("GET", path, timeout=poll + 10)
+                # A POST: the answer consumes the code (the server requires the "write" permission).
+                answer = self._request(
+                    "POST",
+                    f"oauth-login/api/attempts/{attempt_id}",
+                    {"timeout": round(poll, 3), "opens": opens},
+                    timeout=poll + 10,
+                )
             except _RelayHTTPError as exc:
                 if cancelled.is_set():
                     raise LoginCancelledError("the sign-in was cancelled") from None
@@ -141,17 +166,44 @@ class ServerRelay:
             status = answer.get("status") if isinstance(answer, dict) else None
             if status == "done":
                 return RelayResult(dict(answer.get("params") or {}), str(answer.get("redirect_uri") or ""))
-            if status == "opened" and not opened:
-                opened = True
-                deadline = time.monotonic() + timeout
-                if on_open is not None:
-                    on_open(str(answer.get("start_path") or ""))  # the next link, for a closed pop-up
+            if status == "failed":
+                if answer.get("error") == "start_link_reused":
+                    raise link_opened_twice()
+                raise TransportError("the Jupyter server's oauth-login relay ended the sign-in")
+            if status == "opened":
+                seen = answer.get("opens")
+                if isinstance(seen, int) and seen > opens:
+                    if not opens:
+                        deadline = time.monotonic() + timeout
+                    opens = seen
+                    if on_open is not None:
+                        on_open(str(answer.get("start_path") or ""))  # the next link, for a closed pop-up
+
+
+def link_opened_twice() -> CallbackError:
+    """The error of an attempt whose used start link was opened again (someone else may hold it)."""
+    return CallbackError(
+        "the sign-in link was opened twice, so this sign-in was cancelled",
+        hint="click Sign in for a new link; a sign-in link works once and is not to be shared",
+    )
 
 
 @dataclass(frozen=True, repr=False)
 class RelayResult:
     params: dict[str, str]  # the redirect's query: code (or error), state, iss
     redirect_uri: str  # the redirect URI the browser was sent with, for the code exchange
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error here: following one would carry the API token to another address."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# Only our own server, directly: no proxy from the environment (the token and the code would cross it
+# in clear, and urllib ignores CIDR entries in no_proxy) and no redirect (it would copy Authorization).
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
 class _RelayHTTPError(Exception):

@@ -5,14 +5,20 @@ Routes, under the server's ``base_url``:
     GET    oauth-login/callback              the redirect URI; no login needed (a fresh browser, VS Code's
                                              system browser, an expired cookie), but only a ``state``
                                              registered by an authenticated kernel is accepted, once
-    GET    oauth-login/start/<id>            the single-use link the panel opens; redirects to the provider
+    GET    oauth-login/start/<start id>      the single-use link the panel opens; redirects to the provider
     POST   oauth-login/api/attempts          a kernel registers an attempt (sha256 of its state, the
                                              authorization URL, the redirect URI if fixed)
-    GET    oauth-login/api/attempts/<id>     a kernel long-polls for the redirect's parameters
+    POST   oauth-login/api/attempts/<id>     a kernel long-polls for the redirect's parameters (a POST:
+                                             it consumes the code, so it needs the "write" permission)
     DELETE oauth-login/api/attempts/<id>     a kernel cancels
     GET    oauth-login/api/info              what the kernel needs to know (and proof the extension is there)
 
 The server never sees the ``state`` itself, only its SHA-256; it never sees the verifier or tokens.
+
+Start ids are random and independent of the attempt id (which the kernel alone knows). Each works
+once and the next is made at once, for a pop-up closed too early; a *used* start id presented again
+means the link was copied somewhere, so the attempt is cancelled and the kernel told why. Start
+paths never reach the server's access log (see ``_redact_start_links``).
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -47,6 +55,7 @@ MAX_ATTEMPTS = 64  # per server: bounded memory, whatever kernels do
 MAX_POLL = 30.0
 CALLBACK_PATH = "oauth-login/callback"
 AUTH_RESOURCE = "oauth-login"
+START_LINK_REUSED = "start_link_reused"  # the long-poll's error when a used start link came back
 
 
 @dataclass
@@ -57,18 +66,28 @@ class Attempt:
     redirect_uri: str | None
     expires: float
     start_prefix: str = ""  # <base_url>oauth-login/start/
-    opened: bool = False
+    opens: int = 0  # how many start links were used: the kernel asks for news beyond the count it knows
     redirect_used: str | None = None
     params: dict[str, str] | None = field(default=None, repr=False)  # holds the code
+    failure: str | None = None  # why the attempt was cancelled by the server (START_LINK_REUSED)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Each start link works once; using one makes the next (for a closed pop-up, a busy kernel).
-    start_id: str = field(default="", repr=False)  # a live single-use link
+    # Random, never derived from ``id``: whoever sees a link cannot poll for the code with it.
+    start_id: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     spent_starts: set[str] = field(default_factory=set, repr=False)
 
-    def __post_init__(self) -> None:
-        self.start_id = self.start_id or self.id
+    @property
+    def opened(self) -> bool:
+        return self.opens > 0
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more can happen: the redirect came, or the server cancelled the attempt."""
+        return self.params is not None or self.failure is not None
 
     def status(self) -> dict[str, Any]:
+        if self.failure is not None:
+            return {"status": "failed", "error": self.failure}
         if self.params is not None:
             # A fixed redirect URI holds even when the browser skipped the start link.
             return {
@@ -77,7 +96,7 @@ class Attempt:
                 "redirect_uri": self.redirect_used or self.redirect_uri,
             }
         if self.opened:
-            return {"status": "opened", "start_path": self.start_prefix + self.start_id}
+            return {"status": "opened", "opens": self.opens, "start_path": self.start_prefix + self.start_id}
         return {"status": "pending"}
 
 
@@ -120,20 +139,20 @@ class AttemptRegistry:
         return self._by_id.get(attempt_id)
 
     def by_start(self, start_id: str) -> tuple[Attempt | None, bool]:
-        """The attempt whose current start link this is, and whether the link was one already used."""
+        """The attempt this start link belongs to, and whether the link is one already used."""
         self._expire()
         for attempt in self._by_id.values():
             if secrets.compare_digest(attempt.start_id, start_id):
                 return attempt, False
             if start_id in attempt.spent_starts:
-                return None, True
+                return attempt, True
         return None, False
 
     def by_state(self, state: str) -> Attempt | None:
         self._expire()
         digest = hashlib.sha256(state.encode("utf-8")).hexdigest()
         for attempt in self._by_id.values():
-            if secrets.compare_digest(attempt.state_sha256, digest) and attempt.params is None:
+            if secrets.compare_digest(attempt.state_sha256, digest) and not attempt.settled:
                 return attempt
         return None
 
@@ -160,6 +179,10 @@ def _scheme(url: str) -> str:
         return urlsplit(url).scheme
     except ValueError:  # "Invalid IPv6 URL" and the like: not a URL we redirect to
         return ""
+
+
+# ``authorized`` takes the HTTP method's action (GET: "read") unless told otherwise.
+_authorized_to_write: Callable[[Callable[..., None]], Callable[..., None]] = authorized(action="write")
 
 
 def _registry(handler: JupyterHandler) -> AttemptRegistry:
@@ -206,17 +229,30 @@ class StartHandler(_PageMixin):
 
     auth_resource = AUTH_RESOURCE
 
+    # A GET, because the browser opens it, but it starts a sign-in into the user's kernel: it needs the
+    # "write" permission (under JupyterHub, not a read-only share of the server).
     @web.authenticated
-    @authorized
+    @_authorized_to_write
     def get(self, start_id: str) -> None:
         attempt, spent = _registry(self).by_start(start_id)
-        if attempt is None or attempt.params is not None:
-            self.send_page(410 if spent or attempt is not None else 404, _pages.STALE)
+        if attempt is None:
+            self.send_page(404, _pages.STALE)
+            return
+        if spent and not attempt.settled:
+            # A used link came back: someone else may hold it. Whoever opened it first must not get
+            # a sign-in into this kernel, so the attempt ends here and the kernel says why.
+            self.log.warning("oauth-login: a used sign-in link was opened again; the sign-in was cancelled")
+            attempt.failure = START_LINK_REUSED
+            attempt.changed.set()
+            self.send_page(410, _pages.LINK_REUSED)
+            return
+        if attempt.settled:
+            self.send_page(410, _pages.STALE)
             return
         redirect_uri = attempt.redirect_used or attempt.redirect_uri or self._public_redirect_uri()
         attempt.spent_starts.add(attempt.start_id)
         attempt.start_id = secrets.token_urlsafe(16)
-        attempt.opened = True
+        attempt.opens += 1
         attempt.redirect_used = redirect_uri
         attempt.changed.set()
         parts = urlsplit(attempt.authorization_url)
@@ -295,28 +331,33 @@ class AttemptHandler(APIHandler):
 
     @web.authenticated
     @authorized
-    async def get(self, attempt_id: str) -> None:
-        """Long-poll: answers at once if something changed, else when it does or after ``timeout``."""
+    async def post(self, attempt_id: str) -> None:
+        """Long-poll: answers at once if something changed, else when it does or after ``timeout``.
+
+        A POST (so JupyterHub's "write" permission, not "read"): the answer hands over the code and
+        ends the attempt. Body: ``{"timeout": seconds, "opens": how many openings the kernel knows}``.
+        """
         registry = _registry(self)
         attempt = registry.get(attempt_id)
         if attempt is None:
             raise web.HTTPError(404, "no such sign-in attempt (expired, cancelled or finished)")
-        opened_seen = self.get_argument("opened", "0") == "1"
-        try:
-            timeout = float(self.get_argument("timeout", "25"))
-        except ValueError:
-            raise web.HTTPError(400, "timeout must be a number of seconds") from None
-        if math.isnan(timeout):
+        body = self.get_json_body() or {}
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the body must be a JSON object")
+        timeout, opens_seen = body.get("timeout", 25), body.get("opens", 0)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
             raise web.HTTPError(400, "timeout must be a number of seconds")
-        timeout = min(max(timeout, 0.0), MAX_POLL)
-        if attempt.params is None and (attempt.opened == opened_seen):
+        if isinstance(opens_seen, bool) or not isinstance(opens_seen, int):
+            raise web.HTTPError(400, "opens must be a whole number")
+        timeout = min(max(float(timeout), 0.0), MAX_POLL)
+        if not attempt.settled and attempt.opens == opens_seen:
             attempt.changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(attempt.changed.wait(), timeout)
-        if registry.get(attempt_id) is None and attempt.params is None:
+        if registry.get(attempt_id) is None and not attempt.settled:
             raise web.HTTPError(404, "the sign-in attempt expired or was cancelled")
         answer = attempt.status()
-        if attempt.params is not None:
+        if attempt.settled:
             registry.remove(attempt_id)  # single use: the kernel has it now
         self.finish(json.dumps(answer))
 
@@ -346,9 +387,38 @@ class InfoHandler(APIHandler):
         )
 
 
+_START_IN_URI = re.compile(r"(oauth-login(?:/|%2F)start(?:/|%2F))[A-Za-z0-9_-]+", re.IGNORECASE)
+
+
+def _redact_start_links(log_function: Callable[[Any], None] | None) -> Callable[[Any], None]:
+    """Wrap the server's access-log function so no live start id reaches the log, at any level.
+
+    The id is in the path (a 302 to the provider is logged at INFO) and in the ``next`` argument of
+    a login redirect, which query scrubbing (``extra_log_scrub_param_keys``) does not cover.
+    """
+
+    def log(handler: Any) -> None:
+        request = handler.request
+        uri = request.uri
+        request.uri = _START_IN_URI.sub(r"\1[redacted]", uri or "")
+        try:
+            if log_function is not None:
+                log_function(handler)
+            else:  # tornado's own access log would show the path: keep it short and redacted
+                logger.debug("%d %s %s", handler.get_status(), request.method, request.uri)
+        finally:
+            request.uri = uri
+
+    log._oauth_login_redacts = True  # type: ignore[attr-defined]
+    return log
+
+
 def setup_handlers(web_app: Any) -> None:
     base_url = web_app.settings["base_url"]
     web_app.settings.setdefault("oauth_login_registry", AttemptRegistry())
+    current = web_app.settings.get("log_function")
+    if not getattr(current, "_oauth_login_redacts", False):
+        web_app.settings["log_function"] = _redact_start_links(current)
 
     def route(path: str) -> str:
         return url_path_join(base_url, "oauth-login", path)

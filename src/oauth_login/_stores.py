@@ -7,32 +7,50 @@ be single-flight across threads and processes: lock, re-read, refresh, save.
 
 Secrets never appear in a store's logs, warnings, exception messages or ``repr()``.
 
+Every store can be asked, before a sign-in starts, whether it can keep what the sign-in returns
+(:meth:`TokenStore.check_writable`): a browser flow whose tokens are then dropped helps nobody.
+Every keyring call runs in a daemon thread and is given at most :data:`KEYRING_TIMEOUT` seconds,
+because a locked keyring's unlock dialog that nobody answers would otherwise block forever, and
+its errors carry the backend's own words (``Prompt dismissed``), not just an exception's name.
+``auto`` storage uses the keyring only if it is a system keyring (not keyrings.alt's files) that
+answers a read; otherwise a private file, with a notice that says why.
+
+Files and directories are trusted only if they are ours and private: a directory someone else
+owns or can write to is refused (``_paths.check_private_dir``), token files are opened without
+following links and checked with ``fstat``, and every lock wait is bounded.
+
 ``keyring`` is imported only inside functions: resolving its backend is slow, and
 ``import oauth_login`` must stay cheap.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
 import secrets
+import stat
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ._errors import ConfigurationError, StorageError
-from ._interprocess_lock import InterprocessLock
-from ._paths import ensure_private_dir, state_dir
+from ._interprocess_lock import DEFAULT_TIMEOUT, InterprocessLock
+from ._keyring_backend import KEYRING_TIMEOUT, backend_name, call_keyring, keyring_is_usable
+from ._paths import check_private_dir, ensure_private_dir, state_dir
 
 __all__ = [
     "ENTRY_FORMAT_VERSION",
     "KEYRING_MAX_ENTRY_CHARS",
+    "KEYRING_TIMEOUT",
+    "LOCK_TIMEOUT",
     "STORAGE_KINDS",
     "WINDOWS_KEYRING_MAX_ENTRY_CHARS",
     "FileStore",
@@ -57,6 +75,15 @@ KEYRING_MAX_ENTRY_CHARS = 2500
 WINDOWS_KEYRING_MAX_ENTRY_CHARS = 1280
 
 STORAGE_KINDS = ("auto", "keyring", "file", "memory")
+
+# How long a store's lock is waited for (see _interprocess_lock.DEFAULT_TIMEOUT).
+LOCK_TIMEOUT = DEFAULT_TIMEOUT
+
+# check_writable() writes and deletes its probe entry under the service name plus this suffix, so
+# the probe can never be mistaken for (or overwrite) a profile's entry.
+_PROBE_SERVICE_SUFFIX = " (write check)"
+
+_T = TypeVar("_T")
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_SAFE_KEY_CHARS = 64
@@ -97,6 +124,14 @@ class TokenStore(Protocol):
 
     def describe(self) -> str:
         """One line for users saying where tokens are kept."""
+        ...
+
+    def check_writable(self, key: str) -> None:
+        """Raise (with the real cause and what to do) unless an entry for ``key`` could be saved now.
+
+        Called before a sign-in opens the browser, so a sign-in whose tokens could not be kept is
+        refused at once instead of after the user went through the provider's pages.
+        """
         ...
 
 
@@ -171,7 +206,8 @@ def _display_path(path: Path) -> str:
 
 
 def _locks_dir() -> Path:
-    return state_dir() / "locks"
+    # The state directory itself must be trustworthy too: whoever can write it can swap "locks".
+    return ensure_private_dir(state_dir()) / "locks"
 
 
 class MemoryStore:
@@ -208,10 +244,13 @@ class MemoryStore:
             self._entries.pop(key, None)
 
     def lock(self, key: str) -> InterprocessLock:
-        return InterprocessLock(_locks_dir() / f"memory-{safe_key(key)}.lock")
+        return InterprocessLock(_locks_dir() / f"memory-{safe_key(key)}.lock", timeout=LOCK_TIMEOUT)
 
     def describe(self) -> str:
         return "memory store (this process only; tokens are lost when it exits)"
+
+    def check_writable(self, key: str) -> None:
+        safe_key(key)  # only an empty key could fail
 
 
 class FileStore:
@@ -226,7 +265,13 @@ class FileStore:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.notice: str | None = None
-        self.directory = Path(directory) if directory is not None else state_dir() / "tokens"
+        if directory is None:
+            # The state directory is checked too: whoever can write it could swap "tokens".
+            self._parent: Path | None = state_dir()
+            self.directory = self._parent / "tokens"
+        else:
+            self._parent = None
+            self.directory = Path(directory)
 
     def __repr__(self) -> str:
         return f"<FileStore {str(self.directory)!r}>"
@@ -237,9 +282,12 @@ class FileStore:
 
     def load(self, key: str) -> dict[str, Any] | None:
         path = self.path_for(key)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        if self._parent is not None and not check_private_dir(self._parent):
+            return None
+        if not check_private_dir(self.directory):
+            return None
+        raw = _read_private_file(path)
+        if raw is None:
             return None
         try:
             return _decode(raw)
@@ -250,7 +298,7 @@ class FileStore:
 
     def save(self, key: str, entry: dict[str, Any]) -> None:
         data = _encode(entry).encode("utf-8")
-        ensure_private_dir(self.directory)
+        self._ensure_directory()
         target = self.path_for(key)
         temporary = self.directory / f".{target.name}.{secrets.token_hex(8)}.tmp"
         flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
@@ -269,14 +317,73 @@ class FileStore:
 
     def delete(self, key: str) -> None:
         with suppress(FileNotFoundError):
-            os.unlink(self.path_for(key))
+            os.unlink(self.path_for(key))  # unlink never follows a symlink
 
     def lock(self, key: str) -> InterprocessLock:
         # Next to the token files so two FileStores on different directories never contend.
-        return InterprocessLock(self.directory / f"{safe_key(key)}.lock")
+        if self._parent is not None:
+            ensure_private_dir(self._parent)
+        return InterprocessLock(self.directory / f"{safe_key(key)}.lock", timeout=LOCK_TIMEOUT)
 
     def describe(self) -> str:
         return f"file store at {_display_path(self.directory)} (0600)"
+
+    def check_writable(self, key: str) -> None:
+        self._ensure_directory()
+        probe = self.directory / f".{safe_key(key)}.write-check.{secrets.token_hex(8)}.tmp"
+        try:
+            fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o600)
+        except OSError as exc:
+            raise StorageError(
+                f"The token directory {self.directory} cannot be written ({exc.strerror or exc})",
+                hint="fix its permissions, or set OAUTH_LOGIN_STATE_DIR to a directory of your own",
+            ) from exc
+        os.close(fd)
+        os.unlink(probe)
+
+    def _ensure_directory(self) -> None:
+        if self._parent is not None:
+            ensure_private_dir(self._parent)
+        ensure_private_dir(self.directory)
+
+
+def _read_private_file(path: Path) -> bytes | None:
+    """The file's bytes, or ``None`` if it is missing; refuse anything but a private file of ours.
+
+    Not following a final symlink and not blocking on a FIFO (``O_NOFOLLOW | O_NONBLOCK``), then
+    checking what was opened (``fstat``), leaves no window in which the file can be swapped.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        # O_NOFOLLOW reports a symlink as ELOOP (Linux, macOS) or EMLINK (FreeBSD).
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise _untrusted_token_file(path, "is a symbolic link") from exc
+        raise StorageError(f"The token file {path} could not be read ({exc.strerror or exc})") from exc
+    with os.fdopen(fd, "rb") as file:
+        if sys.platform != "win32":
+            info = os.fstat(fd)
+            mode = stat.S_IMODE(info.st_mode)
+            if not stat.S_ISREG(info.st_mode):
+                raise _untrusted_token_file(path, "is not a regular file")
+            if info.st_uid != os.getuid():
+                raise _untrusted_token_file(path, f"belongs to another user (uid {info.st_uid})")
+            if mode & 0o077:
+                raise _untrusted_token_file(
+                    path, f"can be read or written by group or others (mode {mode:04o})"
+                )
+        return file.read()
+
+
+def _untrusted_token_file(path: Path, problem: str) -> StorageError:
+    return StorageError(
+        f"The token file {path} {problem}, so it was not used",
+        hint=f"delete {path} and sign in again",
+    )
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -295,14 +402,16 @@ def _fsync_directory(directory: Path) -> None:
 class KeyringStore:
     """One keyring entry per key (service ``service``, username = key, value = compact JSON).
 
-    The keyring has no locking of its own, so locks are files under ``state_dir()/locks``.
+    The keyring has no locking of its own, so locks are files under ``state_dir()/locks``. Each
+    call to the keyring is bounded by ``timeout`` seconds (default ``KEYRING_TIMEOUT``).
     """
 
     name = "keyring"
 
-    def __init__(self, service: str = "oauth-login") -> None:
+    def __init__(self, service: str = "oauth-login", *, timeout: float | None = None) -> None:
         self.notice: str | None = None
         self.service = service
+        self.timeout = timeout
 
     def __repr__(self) -> str:
         return f"<KeyringStore service={self.service!r}>"
@@ -314,13 +423,8 @@ class KeyringStore:
 
     def load(self, key: str) -> dict[str, Any] | None:
         import keyring
-        import keyring.errors
 
-        try:
-            raw = keyring.get_password(self.service, key)
-        except keyring.errors.KeyringError as exc:
-            # e.g. a locked Secret Service: say so instead of pretending nobody signed in.
-            raise StorageError(f"the keyring could not be read ({type(exc).__name__})") from exc
+        raw = self._call("read the tokens", keyring.get_password, self.service, key)
         if raw is None:
             return None
         try:
@@ -338,60 +442,43 @@ class KeyringStore:
                 f"keyring's limit of {limit}; set OAUTH_LOGIN_STORAGE=file to keep tokens in a private file."
             )
         import keyring
-        import keyring.errors
 
-        try:
-            keyring.set_password(self.service, key, raw)
-        except keyring.errors.KeyringError as exc:
-            raise StorageError(f"the keyring refused to store the tokens ({type(exc).__name__})") from exc
+        self._call("store the tokens", keyring.set_password, self.service, key, raw, secret=raw)
 
     def delete(self, key: str) -> None:
+        import keyring
         import keyring.errors
 
-        with suppress(keyring.errors.PasswordDeleteError):
-            keyring.delete_password(self.service, key)
+        def delete() -> None:
+            with suppress(keyring.errors.PasswordDeleteError):  # nothing stored: nothing to do
+                keyring.delete_password(self.service, key)
+
+        self._call("delete the tokens", delete)
 
     def lock(self, key: str) -> InterprocessLock:
-        return InterprocessLock(_locks_dir() / f"keyring-{safe_key(self.service)}-{safe_key(key)}.lock")
+        name = f"keyring-{safe_key(self.service)}-{safe_key(key)}.lock"
+        return InterprocessLock(_locks_dir() / name, timeout=LOCK_TIMEOUT)
 
     def describe(self) -> str:
-        return f"keyring store (service {self.service!r}, backend {_backend_name()})"
+        return f"keyring store (service {self.service!r}, backend {backend_name()})"
 
-
-def _backend_name() -> str:
-    try:
+    def check_writable(self, key: str) -> None:
+        """Write and delete a probe entry (its own service name, so no real entry is touched)."""
         import keyring
+        import keyring.errors
 
-        backend = keyring.get_keyring()
-    except Exception:  # noqa: BLE001 -- describe() is for display and must not fail
-        return "unavailable"
-    cls = type(backend)
-    return f"{cls.__module__}.{cls.__qualname__}"
+        service = self.service + _PROBE_SERVICE_SUFFIX
+        value = "oauth-login checks that it can store tokens here; this entry can be deleted"
 
+        def probe() -> None:
+            keyring.set_password(service, key, value)
+            with suppress(keyring.errors.PasswordDeleteError):  # another process's probe took it
+                keyring.delete_password(service, key)
 
-def keyring_is_usable() -> tuple[bool, str]:
-    """Say whether the keyring can hold tokens, and why not in words for humans.
+        self._call("store the tokens", probe)
 
-    Detects up front what would otherwise fail (or silently drop tokens) at write time: the
-    ``fail`` backend (nothing installed or viable), the ``null`` backend (keyring disabled), a
-    chainer with nothing to chain, and any error while resolving the backend.
-    """
-    try:
-        import keyring
-        from keyring.backends import chainer, fail, null
-
-        backend = keyring.get_keyring()
-        if isinstance(backend, chainer.ChainerBackend) and not list(backend.backends):
-            return False, "the keyring backend chainer has no backends to chain"
-    except Exception as exc:  # noqa: BLE001 -- dbus, config files, plugins: any failure means unusable
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        suffix = f": {detail}" if detail else ""
-        return False, f"the keyring backend could not be loaded ({type(exc).__name__}{suffix})"
-    if isinstance(backend, fail.Keyring):
-        return False, "no keyring backend is installed or available"
-    if isinstance(backend, null.Keyring):
-        return False, "the keyring is disabled (null backend)"
-    return True, f"keyring backend {_backend_name()}"
+    def _call(self, what: str, function: Callable[..., _T], *args: Any, secret: str | None = None) -> _T:
+        return call_keyring(what, function, *args, timeout=self.timeout, secret=secret)
 
 
 _shared_memory_store: MemoryStore | None = None

@@ -10,12 +10,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from ._errors import TransportError
+from ._errors import ConfigurationError, TransportError
 
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["HTTPRequest", "HTTPResponse", "InsecureTransportWarning", "RequestsTransport"]
+__all__ = [
+    "HTTPRequest",
+    "HTTPResponse",
+    "InsecureTransportWarning",
+    "RequestsTransport",
+    "check_verify",
+]
 
 logger = logging.getLogger("oauth_login")
 
@@ -54,6 +60,20 @@ class InsecureTransportWarning(UserWarning):
     """TLS certificate checks are turned off."""
 
 
+def check_verify(value: object, *, setting: str = "verify") -> None:
+    """Refuse a ``verify`` that is neither a bool nor a CA bundle path.
+
+    ``requests`` treats any false value as "no TLS checks": ``verify = 0`` or ``""`` in a profile
+    would turn them off without our warning (which is given for ``False`` only).
+    """
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip()):
+        return
+    raise ConfigurationError(
+        f"{setting} must be true, false or the path of a CA bundle (got {value!r})",
+        hint=f"set {setting} to true, false or the path of a CA bundle file",
+    )
+
+
 class RequestsTransport:
     """``HTTPRequest`` over a ``requests.Session`` (imported on first use, not at import time)."""
 
@@ -65,6 +85,8 @@ class RequestsTransport:
         timeout: float = 30.0,
     ) -> None:
         """``verify=None`` defers to ``session.verify`` (a caller's CA bundle stays in force)."""
+        if verify is not None:
+            check_verify(verify)
         if verify is False:
             warnings.warn(
                 "TLS certificate verification is OFF (verify=False): anyone on the network path can "
@@ -73,6 +95,7 @@ class RequestsTransport:
                 stacklevel=3,
             )
         self._session = session
+        self._callers_session = session is not None
         self.verify: bool | str | None = verify
         self.timeout = timeout
 
@@ -82,6 +105,14 @@ class RequestsTransport:
 
             self._session = requests.Session()
         return self._session
+
+    @property
+    def cache_key(self) -> tuple[object, ...]:
+        """What a fetch through this transport depends on, for caches of fetched documents."""
+        if not self._callers_session or self._session is None:
+            return ("requests", self.verify)  # our own plain session: only verify differs
+        verify = self.verify if self.verify is not None else self._session.verify
+        return ("requests", verify, id(self._session))  # the caller's adapters, proxies, certs
 
     def __call__(
         self,

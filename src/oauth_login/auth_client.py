@@ -24,7 +24,9 @@ What is different from flytekit, on purpose:
   keeps it forever. Each ``AuthorizationClient(...)`` here is a new object; share one to share logins.
 - Threads calling ``get_creds_from_remote()`` on one client at once share one sign-in: one browser
   tab, one code exchange, the same ``Credentials``.
-- The redirect is caught by the core's loopback receiver: it binds only loopback, serves from
+- The redirect is caught by the core's loopback receiver: it binds only loopback (for a
+  ``localhost`` redirect URI both 127.0.0.1 and ::1, so no other local user can take the port on
+  IPv6), checks ``state`` first (a redirect for another attempt is ignored, error or not), serves from
   threads (a favicon or an idle browser socket never loses the login), and ends on an error
   redirect (``AccessDeniedError``...), after ``timeout`` seconds (``LoginTimeoutError``; flytekit
   waits forever) or on Ctrl-C, always freeing the port. A redirect URI without a port gets a free one.
@@ -41,6 +43,12 @@ What is different from flytekit, on purpose:
   redirect (flytekit ignores it; it also showed nothing at all when ``success_html`` was set).
   Custom pages are served under the same CSP: no scripts, no third-party images.
 - ``repr()``, logs and error messages never contain a token, code, state or verifier.
+- ``OAuthHTTPServer`` takes a keyword-only ``expected_state``: with it, a redirect (code *or*
+  error) carrying another ``state`` gets the "not for this sign-in" page and the server keeps
+  waiting, so a page that merely knows the port cannot end the sign-in. Without it (flytekit's
+  calling code) the code is queued with its ``state`` for the caller to compare, as flytekit did,
+  and an error redirect ends the wait. On Windows both servers hold their port with
+  ``SO_EXCLUSIVEADDRUSE``.
 
 Exceptions (besides the core's ``oauth_login.OAuthLoginError`` tree)::
 
@@ -54,8 +62,6 @@ from __future__ import annotations
 
 import http.server
 import logging
-import socket
-import socketserver
 import sys
 import threading
 import time
@@ -89,9 +95,9 @@ from ._flytekit_compat import (
     token_extras,
 )
 from ._grants import ClientAuth, authorization_url, code_grant, parse_token_response, refresh_grant
-from ._loopback import LoopbackReceiver, bind_address, is_loopback_host
+from ._loopback import LoopbackHTTPServer, LoopbackReceiver, bind_address, is_loopback_host
 from ._page_handler import PageHandler
-from ._pkce import AttemptSecrets
+from ._pkce import AttemptSecrets, constant_time_equal
 from ._transport import RequestsTransport
 
 if TYPE_CHECKING:
@@ -188,6 +194,10 @@ class OAuthCallbackHandler(PageHandler):
             return
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         metadata = server.remote_metadata
+        if (params.get("error") or params.get("code")) and not server.state_matches(params.get("state")):
+            logger.info("callback server: ignored a redirect that belongs to no current sign-in attempt")
+            self.send_page(400, _pages.STALE)  # keep waiting for the real one
+            return
         if params.get("error"):
             error = oauth_error_from_response(
                 params["error"], params.get("error_description"), error_uri=params.get("error_uri")
@@ -213,20 +223,15 @@ class OAuthCallbackHandler(PageHandler):
         self.server.handle_authorization_code(AuthorizationCode(data["code"], data.get("state")))
 
 
-class OAuthHTTPServer(http.server.ThreadingHTTPServer):
+class OAuthHTTPServer(LoopbackHTTPServer):
     """flytekit's callback server: ``handle_request(queue)`` puts one ``AuthorizationCode`` on ``queue``.
 
     Unlike flytekit's, it binds only loopback (another host raises ``ConfigurationError``), serves
     each request in a thread and keeps serving until the redirect path is hit with a ``code`` or an
     ``error``, or the deadline passes; an error or the deadline is put on the queue too (so a reader
     never waits forever) and raised. Either way the port is freed. ``redirect_path`` defaults to
-    ``/callback``.
+    ``/callback``. With ``expected_state``, redirects carrying another ``state`` are ignored.
     """
-
-    daemon_threads = True  # an idle pre-connected browser socket must never keep the process alive
-    # SO_REUSEADDR lets the next sign-in bind a fixed port over this one's TIME_WAIT connections; on
-    # POSIX it never allows a second listener, but on Windows it would let another program take the port.
-    allow_reuse_address = sys.platform != "win32"
 
     def __init__(  # noqa: PLR0917 - flytekit's signature, positional order included
         self,
@@ -236,11 +241,12 @@ class OAuthHTTPServer(http.server.ThreadingHTTPServer):
         bind_and_activate: bool = True,
         redirect_path: str | None = None,
         queue: _Queue | None = None,
+        *,
+        expected_state: str | None = None,
     ) -> None:
         host, port = server_address[0], server_address[1]
         bind_host = bind_address(host)
-        if ":" in bind_host:
-            self.address_family = socket.AF_INET6
+        self.expected_state = expected_state
         self._redirect_path = redirect_path
         self._remote_metadata = remote_metadata
         self._queue = queue
@@ -251,14 +257,9 @@ class OAuthHTTPServer(http.server.ThreadingHTTPServer):
         self.server_name, self.server_port = bind_host, port  # until server_bind() knows the real port
         super().__init__((bind_host, port), request_handler_class, bind_and_activate)
 
-    def server_bind(self) -> None:
-        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)  # Windows only
-        if exclusive is not None:
-            self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
-        # Not HTTPServer.server_bind: its getfqdn() can stall on a reverse DNS lookup.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = str(self.server_address[0])
-        self.server_port = int(self.server_address[1])
+    def state_matches(self, state: str | None) -> bool:
+        """Whether a redirect's ``state`` is the expected one (always, when none is expected)."""
+        return self.expected_state is None or constant_time_equal(self.expected_state, state)
 
     @property
     def redirect_path(self) -> str | None:

@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end tests: a clean public-API state and a browser that plays the user."""
+"""Fixtures for end-to-end tests: a clean discovery cache and a browser that plays the user."""
 
 from __future__ import annotations
 
@@ -13,19 +13,13 @@ from devtools.browser import complete_login
 
 
 @pytest.fixture(autouse=True)
-def _clean_api_state() -> Iterator[None]:
-    from oauth_login import _api, _discovery
+def _fresh_discovery() -> Iterator[None]:
+    """No test sees another's cached discovery (the module API is emptied by tests/conftest.py)."""
+    from oauth_login import _discovery
 
-    def reset() -> None:
-        for client in _api._clients.values():
-            client.cancel()
-        _api._clients.clear()
-        _api._current = None
-        _discovery.clear_cache()
-
-    reset()
+    _discovery.clear_cache()
     yield
-    reset()
+    _discovery.clear_cache()
 
 
 class BrowserUser:

@@ -9,28 +9,40 @@ import hashlib
 import json
 import sys
 import threading
+import time
 
 import oauth_login
 
 
-def round_of(threads: int) -> dict[str, list[str]]:
+def round_of(threads: int, call_timeout: float = 60) -> dict[str, list[str]]:
+    """``threads`` calls of get_token() released at once; a call stuck past ``call_timeout`` is an error.
+
+    Bounded so that a hang (a lock never released, a refresh that never returns) comes back to the
+    test as an error line it prints, instead of a worker the test waits on until its own timeout.
+    """
     barrier = threading.Barrier(threads)
     tokens: list[str] = []
     errors: list[str] = []
 
     def call() -> None:
-        barrier.wait()
         try:
+            barrier.wait(call_timeout)
             tokens.append(hashlib.sha256(oauth_login.get_token().encode()).hexdigest()[:16])
+        except threading.BrokenBarrierError:
+            errors.append(f"the {threads} threads did not all start within {call_timeout:g} s")
         except oauth_login.OAuthLoginError as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
 
-    workers = [threading.Thread(target=call) for _ in range(threads)]
+    workers = [threading.Thread(target=call, daemon=True) for _ in range(threads)]
     for w in workers:
         w.start()
+    deadline = time.monotonic() + call_timeout
     for w in workers:
-        w.join()
-    return {"tokens": tokens, "errors": errors}
+        w.join(max(0.0, deadline - time.monotonic()))
+    stuck = sum(w.is_alive() for w in workers)
+    if stuck:
+        errors.append(f"{stuck} of {threads} get_token() calls did not return within {call_timeout:g} s")
+    return {"tokens": list(tokens), "errors": list(errors)}
 
 
 def main() -> None:

@@ -13,8 +13,7 @@ from benchmarks import core, notebook, relay
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
-def test_core_benchmarks_run(idp, monkeypatch, tmp_path):
-    monkeypatch.setenv("OAUTH_LOGIN_STATE_DIR", str(tmp_path))
+def test_core_benchmarks_run(idp, oauth_env):
     rows = [core.bench_import(runs=1), core.bench_get_token_hot(number=1000, repeat=2)]
     rows.append(core.bench_thundering_herd(idp, core._signed_in_client(idp), threads=10, rounds=2))
     rows.append(core.bench_login_overhead(idp, rounds=2))
@@ -29,7 +28,8 @@ def test_core_benchmarks_run(idp, monkeypatch, tmp_path):
     assert all(r.measured for r in rows)
 
 
-def test_notebook_and_relay_benchmarks_run():
+def test_notebook_and_relay_benchmarks_run(oauth_env):
+    # oauth_env: the kernels these start inherit a private state dir and profiles file.
     rows = [
         notebook.bench_load_ext(runs=1),
         notebook.bench_warm_login(runs=1),

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
+import devtools.browser
 from devtools.browser import BrowserThread, complete_device, complete_login, open_page
 from devtools.idp_process import DevIdP
 
@@ -63,7 +64,7 @@ class LoopbackPage:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-        self._thread.join()
+        self._thread.join(10)  # serve_forever() has returned after shutdown(); bounded all the same
 
     def queries(self, path: str = "/callback") -> list[dict[str, str]]:
         parsed = [urllib.parse.urlsplit(hit) for hit in self.hits]
@@ -309,6 +310,27 @@ def test_open_page_records_dialogs(browser: BrowserThread) -> None:
         result = browser.submit(open_page, f"{server.base}/").result()
     assert result.dialogs == ["xss ran"]
     assert result.text == "page"
+
+
+def test_a_browser_job_that_never_ends_fails_the_wait_with_its_name(
+    browser: BrowserThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every wait on a browser job is bounded, even a bare .result(): a stuck page fails the test
+    # with the job's name instead of eating the test's whole timeout.
+    monkeypatch.setattr(devtools.browser, "DEFAULT_JOB_TIMEOUT_S", 0.2)
+    release = threading.Event()
+
+    def stuck_job(page: Page) -> str:
+        release.wait(30)  # bounded too: the browser thread must come back for the next tests
+        return "released"
+
+    job = browser.submit(stuck_job)
+    try:
+        with pytest.raises(TimeoutError, match=r"browser job stuck_job did not finish within 0\.2 s"):
+            job.result()
+    finally:
+        release.set()
+    assert job.result(timeout=30) == "released"
 
 
 def requested_urls(page: Page, url: str) -> list[str]:

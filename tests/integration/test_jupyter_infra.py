@@ -133,7 +133,7 @@ class ProbeSite:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-        self._thread.join()
+        self._thread.join(10)  # serve_forever() has returned after shutdown(); bounded all the same
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,14 @@
 Headless Chromium clicks the panel's Sign in, signs in to the development provider in the pop-up,
 and the later cells use the token. Then: sign out, a cell blocked in get_token() while Sign in is
 clicked (the click must not need the kernel), the saved .ipynb holds no secret, and a restarted
-kernel finds the stored login without a browser.
+kernel finds the stored login without a browser. The widget manager saves widget state into the
+.ipynb ("Save Widget State Automatically" on): a notebook saved while a live sign-in link is ready
+must not hold it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -43,6 +46,8 @@ SCREENSHOT = ROOT / "docs" / "login-panel.png"
 # Code cells of notebooks/quickstart.ipynb, by position among all its cells.
 LOAD_EXT, PANEL, GET_TOKEN, USERINFO, STATUS = 1, 3, 5, 6, 7
 WAIT_MS = 60_000
+# Lab's and Notebook 7's widget manager then writes every widget's state into the saved .ipynb.
+SAVE_WIDGET_STATE = {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
 
 
 @pytest.fixture(params=["lab", "notebook"])
@@ -56,7 +61,7 @@ def jupyter(request, idp, tmp_path) -> Any:
         "OAUTH_LOGIN_CONFIG": str(tmp_path / "no-profiles.toml"),
     }
     notebooks = {QUICKSTART: ROOT / "notebooks" / QUICKSTART}
-    with JupyterServer(request.param, notebooks=notebooks, env=env) as server:
+    with JupyterServer(request.param, notebooks=notebooks, env=env, settings=SAVE_WIDGET_STATE) as server:
         yield server, state
 
 
@@ -114,6 +119,9 @@ def story(page: Page, server: JupyterServer, idp: Any, shots: Path) -> dict[str,
     info.value.wait_for_url(lambda url: url.startswith(idp.issuer))
     info.value.close()
     expect_state(panel, "waiting")
+    # The kernel holds the next live link now (for a closed pop-up): save the notebook with it.
+    save(page)
+    seen["saved_while_live"] = (server.root_dir / QUICKSTART).read_text()
     second = sign_in(page, panel, idp.issuer)
     wait_for_output(page, GET_TOKEN, "got a token of")
     wait_idle(page)
@@ -153,3 +161,20 @@ def test_quickstart_sign_in_use_sign_out_busy_kernel_save_restart(jupyter, idp, 
     assert len(secrets) == 9
     for secret in secrets:
         assert secret not in seen["saved"]
+    # No sign-in link either: the panel's text/html and text/plain outputs carried it (issue 7, B7).
+    assert "/start/" not in seen["saved"]
+    assert "%oauth_login --mode device" in seen["saved"]  # the outputs say what to do without the widget
+
+    # Issue 7: saved while a live link was ready (after the closed pop-up), the widget state holds
+    # the panel's traits but not the link: it is sent to the page in messages only.
+    live = seen["saved_while_live"]
+    assert "/start/" not in live
+    panels = [
+        model["state"]
+        for model in json.loads(live)["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"][
+            "state"
+        ].values()
+        if model["state"].get("_anywidget_id", "").endswith("LoginButton")
+    ]
+    assert panels, "the saved widget state has the panel's model (else the check above proves nothing)"
+    assert any(p["state"] == "waiting" and p["link_ready"] for p in panels)

@@ -14,6 +14,7 @@ import pytest
 
 import oauth_login
 from oauth_login._stores import select_store
+from tests.child_lines import ChildLines
 from tests.integration.refresh_worker import round_of
 
 pytestmark = pytest.mark.integration
@@ -45,9 +46,10 @@ def test_threads_and_processes_share_one_refresh_per_expiry(idp_env, user, monke
         )
         for _ in range(PROCESSES)
     ]
+    outputs = [ChildLines(w.stdout, f"refresh worker {i}") for i, w in enumerate(workers)]
     try:
-        for w in workers:
-            assert w.stdout.readline().strip() == "ready"
+        for out in outputs:
+            assert out.line(60).strip() == "ready"
         seen: set[str] = set()
         with ThreadPoolExecutor(PROCESSES + 1) as pool:
             for _ in range(ROUNDS):
@@ -57,7 +59,8 @@ def test_threads_and_processes_share_one_refresh_per_expiry(idp_env, user, monke
                     w.stdin.write("go\n")
                     w.stdin.flush()
                 local = pool.submit(round_of, THREADS)
-                results = [json.loads(w.stdout.readline()) for w in workers] + [local.result(60)]
+                # Each worker's round is bounded inside it (round_of): 90 s covers it plus start-up.
+                results = [json.loads(out.line(90)) for out in outputs] + [local.result(90)]
                 errors = [e for r in results for e in r["errors"]]
                 tokens = {t for r in results for t in r["tokens"]}
                 stats = idp_env.stats()
@@ -70,6 +73,11 @@ def test_threads_and_processes_share_one_refresh_per_expiry(idp_env, user, monke
                 assert stats["token_errors"]["invalid_grant"] == 0
     finally:
         for w in workers:
-            w.stdin.close()
-            w.wait(30)
+            w.stdin.close()  # "no more rounds": a worker that is still well exits at once
+        for w in workers:
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                w.kill()  # a hung worker must not outlive the test; the assertions above say why
+                w.wait(30)
             w.stdout.close()

@@ -623,13 +623,19 @@ def test_verify_false_warns_at_the_callers_line(session):
     assert warned[0].filename == __file__
 
 
-def test_verify_none_keeps_the_sessions_own_setting(session, token_endpoint):
+def test_verify_none_keeps_the_sessions_own_setting(session, token_endpoint, monkeypatch):
+    # requests lets $REQUESTS_CA_BUNDLE replace a verify of None or True, never an explicit path:
+    # the session's own CA bundle only survives if verify=None really hands requests session.verify.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/from-the-environment.pem")
     session.verify = "/etc/ssl/custom-ca.pem"
     make_client(session).refresh_access_token(Credentials("at", "rt", "flyte.test"))
     make_client(session, verify=True).refresh_access_token(Credentials("at", "rt", "flyte.test"))
-    custom, explicit = token_endpoint.verify_seen
+    session.verify = False
+    make_client(session).refresh_access_token(Credentials("at", "rt", "flyte.test"))
+    custom, explicit, off = token_endpoint.verify_seen
     assert custom == "/etc/ssl/custom-ca.pem"
-    assert explicit != "/etc/ssl/custom-ca.pem"  # True: the default bundle (or $REQUESTS_CA_BUNDLE)
+    assert explicit == "/etc/ssl/from-the-environment.pem"  # True: the default bundle, here from the env
+    assert off is False  # the session's own choice, made (and warned about) by its owner
 
 
 # --- OAuthHTTPServer --------------------------------------------------------------------------------------
@@ -780,3 +786,81 @@ def test_server_writes_no_access_log(serve, capfd):
     out, err = capfd.readouterr()
     assert "the-code" not in out + err
     assert "GET" not in err
+
+
+# --- B9: state checks on the facade's server; both servers bind alike --------------------------------------
+@pytest.fixture
+def serve_expecting() -> Iterator[Callable[..., tuple[OAuthHTTPServer, queue.Queue[Any], Future[None]]]]:
+    pool = ThreadPoolExecutor(1)
+
+    def start(state: str) -> tuple[OAuthHTTPServer, queue.Queue[Any], Future[None]]:
+        server = OAuthHTTPServer(
+            ("127.0.0.1", 0),
+            EndpointMetadata("flyte.test"),
+            OAuthCallbackHandler,
+            redirect_path="/callback",
+            expected_state=state,
+        )
+        items: queue.Queue[Any] = queue.Queue()
+        return server, items, pool.submit(server.handle_request, items, timeout=30)
+
+    yield start
+    pool.shutdown(wait=True)
+
+
+def test_server_with_an_expected_state_ignores_error_redirects_with_another_state(serve_expecting, caplog):
+    server, items, done = serve_expecting("s-1")
+    with caplog.at_level(logging.INFO, logger="oauth_login"):
+        for forged in ({"error": "access_denied", "state": "wrong"}, {"error": "access_denied"}):
+            status, _, body = http_get(url(server, "/callback", **forged))
+            assert status == 400
+            assert b"access_denied" not in body
+    assert not server.finished  # a page that knows our port cannot end the sign-in
+    assert items.empty()
+    assert "ignored" in caplog.text
+    http_get(url(server, "/callback", error="access_denied", state="s-1"))
+    with pytest.raises(AccessDeniedError):
+        done.result(timeout=10)
+
+
+def test_server_with_an_expected_state_ignores_codes_with_another_state(serve_expecting):
+    server, items, done = serve_expecting("s-1")
+    assert http_get(url(server, "/callback", code="forged", state="wrong"))[0] == 400
+    assert not server.finished
+    assert http_get(url(server, "/callback", code="c-1", state="s-1"))[0] == 200
+    done.result(timeout=10)
+    assert items.get_nowait() == AuthorizationCode("c-1", "s-1")
+
+
+def test_server_without_an_expected_state_leaves_the_check_to_the_caller_as_flytekit_did(serve):
+    server, items, done = serve()
+    http_get(url(server, "/callback", code="c-1", state="whatever"))
+    done.result(timeout=10)
+    assert items.get_nowait() == AuthorizationCode("c-1", "whatever")  # the caller compares the state
+
+
+def test_both_loopback_servers_ask_for_an_exclusive_port_where_the_platform_has_it(monkeypatch):
+    # SO_EXCLUSIVEADDRUSE exists on Windows only; stand in an option Linux can read back.
+    from oauth_login._loopback import LoopbackReceiver
+
+    monkeypatch.setattr(socket, "SO_EXCLUSIVEADDRUSE", socket.SO_KEEPALIVE, raising=False)
+    server = OAuthHTTPServer(("127.0.0.1", 0), EndpointMetadata("x"), OAuthCallbackHandler)
+    try:
+        assert server.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+    finally:
+        server.server_close()
+    with LoopbackReceiver(host="localhost") as receiver:
+        sockets = [s.socket for s in receiver._servers]
+        assert len(sockets) == 2
+        assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) for s in sockets)
+
+
+def test_both_loopback_servers_reuse_addresses_alike():
+    from oauth_login._loopback import LoopbackHTTPServer
+
+    assert issubclass(OAuthHTTPServer, LoopbackHTTPServer)
+    assert (
+        OAuthHTTPServer.allow_reuse_address
+        == LoopbackHTTPServer.allow_reuse_address
+        == (sys.platform != "win32")
+    )

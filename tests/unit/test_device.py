@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from oauth_login._device import DevicePrompt, run_device_flow
@@ -198,3 +200,83 @@ def test_a_provider_without_device_flow_is_refused_before_any_request():
             clock=clock,
         )
     assert sum(provider.requests.values()) == 0
+
+
+# --- B6: a link from the provider is opened only if it is https (http on this computer) -----------------
+class RewritingProvider:
+    """The fake provider, with the device authorization answer's links replaced."""
+
+    def __init__(self, provider: FakeProvider, **links: str | None) -> None:
+        self.provider = provider
+        self.links = links
+
+    def __call__(self, method, url, *, headers=None, data=None):
+        response = self.provider(method, url, headers=headers, data=data)
+        if not url.endswith("/device"):
+            return response
+        doc = {**json.loads(response.body), **self.links}
+        return HTTPResponse(
+            response.status, json.dumps({k: v for k, v in doc.items() if v is not None}).encode()
+        )
+
+
+def run_with_links(**links: str | None):
+    provider = FakeProvider()
+    clock = FakeClock()
+    prompts: list[DevicePrompt] = []
+    with pytest.raises(OAuthError) as caught:
+        run_device_flow(
+            ProviderMetadata.from_dict(provider.metadata()),
+            ClientAuth("notebook"),
+            RewritingProvider(provider, **links),
+            scope="openid",
+            on_prompt=prompts.append,
+            cancel=RecordingCancel(clock),  # type: ignore[arg-type]
+            clock=clock,
+        )
+    assert prompts == []  # nothing reaches a browser, a panel or a terminal
+    assert provider.requests[POLL] == 0
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("link", "scheme"),
+    [
+        ("javascript:alert(document.cookie)", "javascript:"),
+        ("smb://evil.example/share", "smb:"),
+        ("file:///etc/passwd", "file:"),
+        ("JavaScript:alert(1)", "javascript:"),
+        ("data:text/html,<script>alert(1)</script>", "data:"),
+    ],
+)
+@pytest.mark.parametrize("field", ["verification_uri", "verification_uri_complete"])
+def test_a_verification_link_with_another_scheme_is_refused(field, link, scheme):
+    error = run_with_links(**{field: link})
+    text = str(error)
+    assert "the provider sent" in text
+    assert scheme in text
+    assert "\n" not in text
+    assert "alert" not in text and "evil.example" not in text  # the link itself is not echoed
+
+
+def test_a_verification_link_in_clear_to_another_computer_is_refused():
+    error = run_with_links(verification_uri_complete=None, verification_uri="http://idp.example/activate")
+    assert "plain http" in str(error)
+
+
+def test_a_verification_link_in_clear_on_this_computer_is_allowed():
+    provider = FakeProvider()
+    clock = FakeClock()
+    prompts: list[DevicePrompt] = []
+    run_device_flow(
+        ProviderMetadata.from_dict(provider.metadata()),
+        ClientAuth("notebook"),
+        RewritingProvider(
+            provider, verification_uri="http://127.0.0.1:3000/activate", verification_uri_complete=None
+        ),
+        scope="openid",
+        on_prompt=prompts.append,
+        cancel=RecordingCancel(clock),  # type: ignore[arg-type]
+        clock=clock,
+    )
+    assert prompts[0].link == "http://127.0.0.1:3000/activate"

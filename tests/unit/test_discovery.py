@@ -247,3 +247,87 @@ def test_from_dict_ignores_values_of_the_wrong_type():
 def test_grant_types_default_per_rfc8414():
     metadata = ProviderMetadata.from_dict({"issuer": "https://idp.test"})
     assert metadata.grant_types_supported == ("authorization_code", "implicit")
+
+
+# --- the cache is keyed by what affects the fetch -----------------------------------------------------
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_a_fetch_without_tls_checks_is_not_reused_by_a_client_that_checks(tmp_path, monkeypatch):
+    from oauth_login._transport import InsecureTransportWarning, RequestsTransport
+    from tests.local_servers import self_signed_cert, serve
+
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    cert = self_signed_cert(tmp_path)
+    issuer: list[str] = []
+
+    def answer(seen):
+        return 200, {"Content-Type": "application/json"}, json.dumps(doc_for(issuer[0])).encode()
+
+    with serve(answer, tls=cert) as server:
+        issuer.append(server.base_url)
+        with pytest.warns(InsecureTransportWarning):
+            insecure = RequestsTransport(verify=False)
+        assert discover(server.base_url, insecure).issuer == server.base_url
+        with pytest.raises(TransportError, match="SSLError"):
+            discover(server.base_url, RequestsTransport())  # checks the certificate: no cached answer
+        trusted = discover(server.base_url, RequestsTransport(verify=str(cert.cert)))
+        assert discover(server.base_url, RequestsTransport(verify=str(cert.cert))) is trusted  # still cached
+    assert len(server.seen) == 2
+
+
+# --- endpoints must be https unless they are on this computer -----------------------------------------
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "authorization_endpoint",
+        "token_endpoint",
+        "device_authorization_endpoint",
+        "revocation_endpoint",
+        "userinfo_endpoint",
+        "end_session_endpoint",
+    ],
+)
+def test_an_endpoint_in_clear_off_this_computer_is_refused(endpoint):
+    issuer = "https://idp.test"
+    doc = doc_for(issuer, **{endpoint: "http://idp.test/x"})
+    http = FakeHTTP({f"{issuer}/.well-known/openid-configuration": (200, doc)})
+    with pytest.raises(DiscoveryError) as caught:
+        discover(issuer, http)
+    assert endpoint in caught.value.message
+    assert "http://idp.test/x" in caught.value.message
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "smb://idp.test/x", "/token", "https://"])
+def test_an_endpoint_that_is_not_an_https_url_is_refused(url):
+    issuer = "https://idp.test"
+    http = FakeHTTP(
+        {f"{issuer}/.well-known/openid-configuration": (200, doc_for(issuer, token_endpoint=url))}
+    )
+    with pytest.raises(DiscoveryError, match="token_endpoint"):
+        discover(issuer, http)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:4000", "localhost:4000", "[::1]:4000"])
+def test_endpoints_in_clear_on_this_computer_are_allowed(host):
+    issuer = f"http://{host}"
+    http = FakeHTTP({f"{issuer}/.well-known/openid-configuration": (200, doc_for(issuer))})
+    assert discover(issuer, http).token_endpoint == f"{issuer}/token"
+
+
+def test_clients_with_the_same_tls_settings_share_the_cache(tmp_path):
+    from oauth_login._transport import RequestsTransport
+    from tests.local_servers import serve
+
+    issuer: list[str] = []
+
+    def answer(seen):
+        return 200, {"Content-Type": "application/json"}, json.dumps(doc_for(issuer[0])).encode()
+
+    with serve(answer) as server:
+        issuer.append(server.base_url)
+        transport = RequestsTransport()
+        first = discover(server.base_url, transport)
+        assert discover(server.base_url, transport) is first
+        assert discover(server.base_url, RequestsTransport()) is first
+    assert len(server.seen) == 1

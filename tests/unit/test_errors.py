@@ -19,6 +19,7 @@ from oauth_login._errors import (
     OAuthLoginError,
     StorageError,
     TransportError,
+    invalid_scope_hint,
     oauth_error_from_response,
 )
 
@@ -144,3 +145,81 @@ def test_hierarchy_lets_callers_catch_broadly_or_by_stdlib_type():
 def test_args_hold_the_message_only():
     exc = OAuthError("invalid_grant", "expired")
     assert exc.args == ("invalid_grant: expired",)
+
+
+# Every code a provider may send (RFC 6749 4.1.2.1 and 5.2, RFC 8628, OIDC Core 3.1.2.6),
+# ours, and an unknown one.
+PROVIDER_CODES = [
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "unsupported_response_type",
+    "invalid_scope",
+    "access_denied",
+    "server_error",
+    "temporarily_unavailable",
+    "expired_token",
+    "login_required",
+    "consent_required",
+    "interaction_required",
+    "account_selection_required",
+    "invalid_response",
+    "something_new",
+]
+
+
+@pytest.mark.parametrize("code", PROVIDER_CODES)
+def test_a_hint_never_points_at_a_description_the_provider_did_not_send(code):
+    exc = oauth_error_from_response(code, None, status=400)
+    assert exc.hint
+    assert "above" not in exc.hint
+    assert "provider's error" not in exc.hint
+    assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("invalid_client", "client registration"),
+        ("unauthorized_client", "client registration"),
+        ("unsupported_grant_type", "client registration"),
+        ("unsupported_response_type", "client registration"),
+        ("invalid_scope", "scopes"),
+        ("server_error", "try again"),
+        ("temporarily_unavailable", "try again"),
+        ("login_required", "sign in again"),
+        ("invalid_request", "redirect URI"),
+    ],
+)
+def test_each_provider_error_gets_a_hint_that_says_what_to_do(code, words):
+    assert words in oauth_error_from_response(code).hint
+    assert words in oauth_error_from_response(code, "with a description").hint
+
+
+def test_an_unknown_error_without_description_says_the_provider_gave_no_reason():
+    exc = oauth_error_from_response("bad_verification_code")
+    assert "gave no reason" in exc.hint
+    assert "bad_verification_code" in exc.hint
+    described = oauth_error_from_response("bad_verification_code", "the code is wrong")
+    assert "gave no reason" not in described.hint
+
+
+def test_invalid_scope_hint_names_the_unsupported_scopes_and_what_the_provider_supports():
+    hint = invalid_scope_hint(("openid", "api", "offline_access"), ("openid", "profile", "offline_access"))
+    assert "'api'" in hint
+    assert "asked for 'openid api offline_access'" in hint
+    assert "supports 'openid profile offline_access'" in hint
+
+
+def test_invalid_scope_hint_when_every_scope_is_listed_points_at_the_client_registration():
+    hint = invalid_scope_hint(("openid", "profile"), ("openid", "profile", "email"))
+    assert "asked for 'openid profile'" in hint
+    assert "client registration" in hint
+
+
+def test_invalid_scope_hint_without_scopes_supported_says_the_provider_lists_none():
+    hint = invalid_scope_hint(("openid", "api"), None)
+    assert "asked for 'openid api'" in hint
+    assert "does not list" in hint

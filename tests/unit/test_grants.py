@@ -24,6 +24,7 @@ from oauth_login._grants import (
     code_grant,
     device_authorization_request,
     device_token_request,
+    nonce_sent,
     parse_device_authorization,
     parse_token_response,
     refresh_grant,
@@ -502,3 +503,9 @@ def test_device_authorization_repr_contains_no_codes():
     assert "DEVICE-CODE" not in text
     assert "USER-CODE" not in text
     assert "https://v" in text
+
+
+def test_nonce_sent_only_for_openid_requests():
+    assert nonce_sent("profile openid offline_access")
+    assert not nonce_sent("profile openidx offline_access")
+    assert not nonce_sent("")

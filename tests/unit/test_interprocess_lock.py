@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import oauth_login._interprocess_lock as lock_module
+from oauth_login._errors import ConfigurationError, StorageError
 from oauth_login._interprocess_lock import InterprocessLock
 
 SRC = Path(lock_module.__file__).resolve().parents[1]
@@ -211,3 +212,75 @@ def test_repr_names_path_and_state(tmp_path: Path) -> None:
     assert "free" in repr(lock)
     with lock:
         assert "held" in repr(lock)
+
+
+# --- bounded waits and untrusted lock files (B3) --------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_lock_held_elsewhere_gives_a_clear_error_instead_of_blocking_forever(tmp_path: Path) -> None:
+    lock_path = tmp_path / "locks" / "held.lock"
+    holder = _spawn(HOLDER_CHILD, str(lock_path))
+    assert holder.stdin is not None
+    assert holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StorageError) as caught, InterprocessLock(lock_path, timeout=0.2):
+            pytest.fail("the lock was taken while another process held it")
+        assert isinstance(caught.value, TimeoutError)
+        message = str(caught.value)
+        assert str(lock_path) in message
+        assert "another" in message
+        assert "\n" not in message
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+
+
+def test_the_default_wait_is_bounded(tmp_path: Path) -> None:
+    lock = InterprocessLock(tmp_path / "d.lock")
+    assert lock.timeout == lock_module.DEFAULT_TIMEOUT
+    assert 30 <= lock_module.DEFAULT_TIMEOUT <= 600
+    assert InterprocessLock(tmp_path / "e.lock", timeout=None).timeout is None, "waiting forever is opt-in"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file types and owners")
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "another user", "group-writable"])
+def test_an_untrusted_lock_file_is_refused(tmp_path: Path, kind: str) -> None:
+    directory = tmp_path / "locks"
+    directory.mkdir(mode=0o700)
+    path = directory / "x.lock"
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    elif kind == "symlink":
+        (tmp_path / "elsewhere").write_text("")
+        path.symlink_to(tmp_path / "elsewhere")
+    else:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+        if kind == "another user":
+            os.chown(path, 54321, 54321)  # tests run as root
+        else:
+            path.chmod(0o620)
+    lock = InterprocessLock(path, timeout=1)
+    with pytest.raises(StorageError) as caught:
+        lock.acquire()
+    assert str(path) in str(caught.value)
+    assert "delete" in str(caught.value)
+    # Nothing stays held in this process: the same path works once the file is replaced.
+    path.unlink()
+    with InterprocessLock(path, timeout=1):
+        pass
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX owners")
+def test_a_lock_directory_of_another_user_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "locks"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, 54321, 54321)
+    with pytest.raises(ConfigurationError, match="another user"):
+        InterprocessLock(directory / "x.lock", timeout=1).acquire()

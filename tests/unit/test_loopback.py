@@ -140,8 +140,10 @@ def test_start_url_redirects_once_to_the_authorization_url(receiver):
     assert first.headers["Location"] == AUTH_URL
     assert_security_headers(first.headers)
     second = request(receiver, path)
-    assert second.status == 404
+    assert second.status == 410  # a used link opened again ends the attempt (issue 7, B7)
     assert second.headers.get("Location") is None
+    with pytest.raises(CallbackError, match="opened twice"):
+        receiver.wait(5)
 
 
 def test_unknown_start_id_and_start_before_expect_are_404(receiver):
@@ -434,3 +436,116 @@ def test_nothing_secret_reaches_logs_or_the_console(caplog, capfd):
     for where in (caplog.text, out, err, text):
         assert "SECRET" not in where
     assert "/callback" in caplog.text
+
+
+# --- B2: a localhost redirect URI listens on 127.0.0.1 and ::1, and the start link names 127.0.0.1 --------
+def get_via(address: str, port: int, path: str, host: str) -> Answer:
+    """One GET to ``address`` (an IPv4 or IPv6 literal) with the given Host header."""
+    conn = http.client.HTTPConnection(address, port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        return Answer(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+def squat_ipv6(port: int = 0) -> socket.socket:
+    """Another program listening on [::1]:port, as another local user could."""
+    squatter = socket.socket(socket.AF_INET6)
+    try:
+        squatter.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        squatter.bind(("::1", port))
+        squatter.listen()
+    except OSError:
+        squatter.close()
+        raise
+    return squatter
+
+
+def test_a_localhost_receiver_listens_on_both_loopback_addresses_and_links_to_127_0_0_1():
+    with LoopbackReceiver(host="localhost") as r:
+        assert r.redirect_uri == f"http://localhost:{r.port}/callback"  # as registered at the provider
+        start = r.expect(state=STATE, issuer=ISSUER, iss_required=False, authorization_url=AUTH_URL)
+        assert start.startswith(f"http://127.0.0.1:{r.port}/start/")  # never a name ::1 could answer
+        assert r.start_url == start
+        with pytest.raises(OSError, match="in use"):
+            squat_ipv6(r.port).close()  # [::1]:port is ours: nobody else can take it now
+        path = start.removeprefix(f"http://127.0.0.1:{r.port}")
+        assert get_via("127.0.0.1", r.port, path, f"127.0.0.1:{r.port}").status == 302
+        # The browser tries ::1 first for "localhost": the redirect arrives there, and is ours.
+        callback = "/callback?" + urlencode({"code": CODE, "state": STATE})
+        assert get_via("::1", r.port, callback, f"localhost:{r.port}").status == 200
+        assert r.wait(10) == CODE
+
+
+def test_the_next_start_link_names_127_0_0_1_too():
+    with LoopbackReceiver(host="localhost") as r:
+        opened: list[str] = []
+        r.on_open = opened.append
+        start = r.expect(state=STATE, issuer=ISSUER, iss_required=False, authorization_url=AUTH_URL)
+        get_via("127.0.0.1", r.port, start.removeprefix(f"http://127.0.0.1:{r.port}"), f"127.0.0.1:{r.port}")
+        assert opened and opened[0].startswith(f"http://127.0.0.1:{r.port}/start/")
+
+
+def test_a_fixed_localhost_port_taken_on_ipv6_fails_clearly_and_holds_nothing():
+    squatter = squat_ipv6()
+    port = squatter.getsockname()[1]
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            LoopbackReceiver(host="localhost", port=port)
+    finally:
+        squatter.close()
+    assert f"[::1]:{port}" in caught.value.message
+    assert "127.0.0.1" in caught.value.hint
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # the IPv4 half was not left listening
+
+
+def test_an_ephemeral_localhost_port_taken_on_ipv6_is_skipped(monkeypatch):
+    # The port the IPv4 bind picks is already held on ::1 by someone else: pick another, never share.
+    import oauth_login._loopback as loopback
+
+    squatter = squat_ipv6()
+    taken = squatter.getsockname()[1]
+    real_server = loopback._Server
+    first = [True]
+
+    class FirstOnTheTakenPort(real_server):  # type: ignore[misc, valid-type]
+        def __init__(self, address, handler):
+            if address[0] == "127.0.0.1" and first[0]:
+                first[0] = False
+                address = ("127.0.0.1", taken)
+            super().__init__(address, handler)
+
+    monkeypatch.setattr(loopback, "_Server", FirstOnTheTakenPort)
+    try:
+        with LoopbackReceiver(host="localhost") as r:
+            assert r.port != taken
+            with pytest.raises(OSError, match="in use"):
+                squat_ipv6(r.port).close()
+    finally:
+        squatter.close()
+    assert not first[0]
+
+
+def test_without_ipv6_loopback_a_localhost_receiver_uses_127_0_0_1_alone(monkeypatch, caplog):
+    # Where ::1 does not exist nobody can listen there, and browsers fall back to 127.0.0.1.
+    import oauth_login._loopback as loopback
+
+    monkeypatch.setattr(loopback, "_IPV6_LOOPBACK", "2001:db8::1")  # an address this host lacks
+    with caplog.at_level(logging.DEBUG, logger="oauth_login"), LoopbackReceiver(host="localhost") as r:
+        start = r.expect(state=STATE, issuer=ISSUER, iss_required=False, authorization_url=AUTH_URL)
+        assert start.startswith(f"http://127.0.0.1:{r.port}/start/")
+        callback = "/callback?" + urlencode({"code": CODE, "state": STATE})
+        assert get_via("127.0.0.1", r.port, callback, f"localhost:{r.port}").status == 200
+        assert r.wait(10) == CODE
+    assert "no IPv6 loopback" in caplog.text
+
+
+def test_an_ip_literal_redirect_uri_listens_on_that_address_only():
+    with LoopbackReceiver(host="127.0.0.1") as r:
+        squat_ipv6(r.port).close()  # ::1 is not involved: 127.0.0.1 URIs never resolve there
+        assert r.redirect_uri.startswith("http://127.0.0.1:")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
+from IPython import get_ipython
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import start_ipython
 
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = start_ipython()
+    shell = start_ipython() or get_ipython()  # one global test shell per process
     yield shell
     if "OAuthMagics" in shell.magics_manager.registry:
         shell.run_line_magic("unload_ext", "oauth_login")
@@ -101,3 +104,72 @@ def test_load_ext_is_cheap_and_imports_no_widget_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+class _RecordingPanel:
+    """Stands in for LoginButton: records what %oauth_login passed, shows nothing."""
+
+    calls: ClassVar[list[tuple[object, dict]]] = []
+
+    def __init__(self, profile=None, **kwargs):
+        _RecordingPanel.calls.append((profile, kwargs))
+
+    def wait_ready(self, timeout):
+        return True
+
+    def _repr_pretty_(self, p, cycle):
+        p.text("panel")
+
+
+@pytest.fixture
+def recorded(loaded, monkeypatch):
+    _RecordingPanel.calls = []
+    monkeypatch.setattr("oauth_login._panel.LoginButton", _RecordingPanel)
+    return _RecordingPanel.calls
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('--scopes "openid profile offline_access"', {"scopes": "openid profile offline_access"}),
+        ("--scopes 'openid profile'", {"scopes": "openid profile"}),
+        ("--scopes openid", {"scopes": "openid"}),
+        (
+            "--issuer \"https://idp.test\" --client-id 'my client'",
+            {"issuer": "https://idp.test", "client_id": "my client"},
+        ),
+        ('"work"', {}),
+    ],
+)
+def test_string_arguments_accept_shell_quoting(recorded, line, expected):
+    from IPython import get_ipython
+
+    get_ipython().run_line_magic("oauth_login", line)
+    (profile, kwargs) = recorded[-1]
+    for key, value in expected.items():
+        assert kwargs[key] == value
+    assert not any('"' in str(v) or "'" in str(v) for v in kwargs.values())
+    if line == '"work"':
+        assert profile == "work"
+
+
+@pytest.mark.parametrize("magic", ["oauth_login", "oauth_status", "oauth_logout"])
+@pytest.mark.parametrize("line", ['--scopes "openid profile', "'work", 'work"'])
+def test_an_unbalanced_quote_is_a_one_line_usage_error(loaded, magic, line):
+    if magic != "oauth_login":
+        line = line.replace("--scopes ", "")
+    with pytest.raises(UsageError) as info:
+        loaded.run_line_magic(magic, line)
+    message = str(info.value).strip()
+    assert "\n" not in message and "quot" in message
+
+
+def test_status_and_logout_take_a_quoted_profile_name(loaded, monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(
+        "oauth_login._api.status_or_nobody", lambda profile, hint: seen.append(profile) or "s"
+    )
+    monkeypatch.setattr("oauth_login._api.logout", lambda profile=None, **kw: seen.append(profile) or False)
+    loaded.run_line_magic("oauth_status", "'my profile'")
+    loaded.run_line_magic("oauth_logout", '"my profile" --revoke')
+    assert seen == ["my profile", "my profile"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from oauth_login import _paths
+from oauth_login._errors import ConfigurationError
 from oauth_login._paths import config_dir, config_file, ensure_private_dir, state_dir
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
@@ -159,3 +160,76 @@ def test_ensure_private_dir_refuses_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises((FileExistsError, NotADirectoryError)):
         ensure_private_dir(tmp_path / "file")
+
+
+# --- untrusted directories (B3) -------------------------------------------------------------
+
+ANOTHER_UID = 54321  # a uid nobody on the test machine uses; tests run as root, so chown works
+
+
+def _owned_by_another_user(path: Path) -> Path:
+    if os.getuid() != 0:  # pragma: no cover - CI and `make test` run as root
+        pytest.fail("this test needs root to give a directory to another user (os.chown)")
+    os.chown(path, ANOTHER_UID, ANOTHER_UID)
+    return path
+
+
+@posix_only
+def test_ensure_private_dir_refuses_a_directory_of_another_user(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o700)
+    _owned_by_another_user(shared)
+    with pytest.raises(ConfigurationError) as caught:
+        ensure_private_dir(shared)
+    message = str(caught.value)
+    assert str(shared) in message
+    assert f"uid {ANOTHER_UID}" in message
+    assert "OAUTH_LOGIN_STATE_DIR" in message, "the hint says how to use a directory of one's own"
+    assert "\n" not in message
+    assert _mode(shared) == 0o700 and shared.stat().st_uid == ANOTHER_UID, "left as it was"
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o702, 0o1777], ids=oct)
+def test_ensure_private_dir_refuses_a_directory_others_can_write(tmp_path: Path, mode: int) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    with pytest.raises(ConfigurationError) as caught:
+        ensure_private_dir(shared)
+    message = str(caught.value)
+    assert str(shared) in message
+    assert f"chmod 700 {shared}" in message
+    assert "\n" not in message
+    assert _mode(shared) == mode, "not silently tightened: files may have been planted already"
+
+
+@posix_only
+def test_check_private_dir_never_creates_and_refuses_the_same(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    assert _paths.check_private_dir(missing) is False
+    assert not missing.exists()
+    mine = ensure_private_dir(tmp_path / "mine")
+    assert _paths.check_private_dir(mine) is True
+    mine.chmod(0o750)  # readable by the group: nothing could be planted, so it is still usable
+    assert _paths.check_private_dir(mine) is True
+    mine.chmod(0o730)
+    with pytest.raises(ConfigurationError, match="chmod 700"):
+        _paths.check_private_dir(mine)
+    mine.chmod(0o700)
+    _owned_by_another_user(mine)
+    with pytest.raises(ConfigurationError, match="another user"):
+        _paths.check_private_dir(mine)
+
+
+@posix_only
+def test_state_dir_of_another_user_via_xdg_state_home_is_refused(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _pretend(monkeypatch, "linux")
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "xdg-state"))
+    planted = home / "xdg-state" / "oauth-login"
+    planted.mkdir(parents=True, mode=0o700)
+    _owned_by_another_user(planted)
+    with pytest.raises(ConfigurationError, match=str(planted)):
+        ensure_private_dir(state_dir())

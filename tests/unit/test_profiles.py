@@ -201,3 +201,24 @@ def test_client_secret_is_not_in_the_repr():
 
 def test_scope_joins_the_scopes():
     assert Profile("https://i", "c", scopes=("openid", "api")).scope == "openid api"
+
+
+# --- verify: a bool or a CA bundle path, nothing that merely looks false ---------------------------------
+@pytest.mark.parametrize("value", ["0", '""', "1", "0.0", "[]"])
+def test_a_verify_that_is_neither_a_bool_nor_a_ca_path_is_refused(config, value):
+    write(config, f'[profiles.work]\nissuer = "https://work.example"\nclient_id = "c"\nverify = {value}\n')
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_profile("work")
+    assert "verify" in caught.value.message
+    assert "true, false or the path of a CA bundle" in caught.value.hint
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ('"/etc/ssl/ca.pem"', "/etc/ssl/ca.pem")])
+def test_verify_accepts_a_bool_or_a_ca_path(config, value, expected):
+    write(config, f'[profiles.work]\nissuer = "https://work.example"\nclient_id = "c"\nverify = {value}\n')
+    assert resolve_profile("work").verify == expected
+
+
+def test_verify_is_checked_for_keyword_arguments_too(oauth_env):
+    with pytest.raises(ConfigurationError, match="verify"):
+        Profile(issuer="https://work.example", client_id="c", verify=0)  # type: ignore[arg-type]

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from oauth_login._discovery import ProviderMetadata
-from oauth_login._errors import ConfigurationError
+from oauth_login._errors import ConfigurationError, TransportError
 from oauth_login._modes import choose_mode
 from oauth_login._relay import ServerRelay, find_server
+from tests.local_servers import serve
 
 
 def metadata(device: bool = True) -> ProviderMetadata:
@@ -149,6 +150,70 @@ def test_an_explicit_loopback_redirect_uri_means_loopback_and_a_public_one_the_r
 
 def test_outside_a_kernel_no_server_is_probed(monkeypatch):
     import sys
+    import types
 
+    from oauth_login import _modes
+
+    probes: list[str] = []
+
+    def probe() -> ServerRelay:
+        probes.append("probed")
+        return FakeRelay("http://10.1.2.3:8888/")  # a remote server with the extension: "server" if probed
+
+    monkeypatch.setattr(_modes, "find_server", probe)
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     assert choose_mode("auto", metadata(), env={})[0] == "loopback"
+    assert probes == []
+    # The control: inside a kernel the same probe is used, and its answer counts.
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert choose_mode("auto", metadata(), env={})[0] == "server"
+    assert probes == ["probed"]
+
+
+# --- the relay client's HTTP: no proxy, no redirects, JSON only (real local servers) ---------------------
+
+
+def json_answer(seen):
+    return 200, {"Content-Type": "application/json"}, b'{"version": "x", "id": "a1", "start_path": "/s/1"}'
+
+
+@pytest.mark.parametrize("variable", ["http_proxy", "HTTP_PROXY", "all_proxy"])
+def test_the_relay_never_goes_through_a_proxy(monkeypatch, variable):
+    # BUG (B5): urllib's default opener sent the token to http_proxy in clear (CIDR no_proxy is ignored).
+    with serve(json_answer) as server, serve(json_answer) as proxy:  # only their logs tell them apart
+        check_no_proxy(monkeypatch, variable, server, proxy)
+
+
+def check_no_proxy(monkeypatch, variable, server, proxy) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, proxy.base_url)
+    monkeypatch.setenv("no_proxy", "10.0.0.0/8")  # a CIDR entry, which urllib does not understand
+    relay = ServerRelay(server.base_url + "/", "the-api-token", "runtime file")
+    assert relay.info() is not None
+    relay.register(state="s", authorization_url="https://idp.test/a?state=s", redirect_uri=None, ttl=5)
+    assert proxy.seen == []
+    assert [seen.method for seen in server.seen] == ["GET", "POST"]
+
+
+def test_the_relay_follows_no_redirect_and_never_sends_its_token_elsewhere():
+    # BUG (B5): urllib followed a 302 and copied Authorization to the other server.
+    with serve(json_answer, address="127.0.0.2") as elsewhere:
+        location = elsewhere.base_url + "/stolen"
+        with serve(lambda seen: (302, {"Location": location}, b"")) as server:
+            relay = ServerRelay(server.base_url + "/", "the-api-token", "runtime file")
+            with pytest.raises(TransportError, match="redirect") as info:
+                relay.info()
+    assert "the-api-token" not in str(info.value)
+    assert elsewhere.seen == []
+    assert server.authorizations == ["token the-api-token"]
+
+
+@pytest.mark.parametrize("body", [b"<html>Jupyter login</html>", b"{not json", b"\xff\xfe"])
+def test_a_200_answer_that_is_not_json_is_a_clear_error(body):
+    # BUG (B5): json.loads raised a bare JSONDecodeError.
+    with serve(lambda seen: (200, {"Content-Type": "text/html"}, body)) as server:
+        relay = ServerRelay(server.base_url + "/", "the-api-token", "runtime file")
+        with pytest.raises(TransportError, match="not JSON") as info:
+            relay.info()
+    assert "proxy" in info.value.hint or "server" in info.value.hint

@@ -6,6 +6,7 @@ import http.server
 import io
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -18,6 +19,7 @@ from oauth_login._profiles import Profile
 from oauth_login._requests_auth import BearerAuth
 from oauth_login._stores import MemoryStore
 from tests.fake_provider import ISSUER, FakeProvider
+from tests.local_servers import Seen, self_signed_cert, serve
 
 STALE = "at-stale"
 
@@ -173,12 +175,41 @@ def test_a_plain_byte_body_is_resent_too(client, provider, http_session):
     assert [sent for _, _, sent in api.seen] == [b"a=1&b=2", b"a=1&b=2"]
 
 
-def test_other_errors_are_not_retried(client, provider, http_session):
+@pytest.mark.parametrize("status", [400, 403, 404, 407, 500, 503])
+def test_other_errors_are_not_retried(client, provider, http_session, status):
     sign_in(client, provider)
-    with api_server(lambda token: True) as api:
-        assert http_session.get(api.url, auth=BearerAuth(client), timeout=10).status_code == 200
-    assert len(api.seen) == 1
+    with serve(lambda seen: (status, {"WWW-Authenticate": "Bearer"}, b"no")) as api:
+        response = http_session.get(f"{api.base_url}/data", auth=BearerAuth(client), timeout=10)
+    assert response.status_code == status
+    assert api.authorizations == [f"Bearer {STALE}"]
     assert provider.requests["/token:refresh_token"] == 0
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_401s_force_exactly_one_refresh(client, provider, http_session):
+    callers = 4
+    everyone_rejected = threading.Barrier(callers, timeout=20)  # a broken barrier fails the test fast
+
+    def answer(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        if seen.authorization == f"Bearer {STALE}":
+            everyone_rejected.wait()  # every caller holds a 401 for the same token before any refresh
+            return unauthorized(seen)
+        return 200, {}, b"ok"
+
+    sign_in(client, provider)
+    auth = BearerAuth(client)
+    with serve(answer) as api, ThreadPoolExecutor(callers) as pool:
+        sessions = [requests.Session() for _ in range(callers)]
+        for s in sessions:
+            s.trust_env = False
+        futures = [pool.submit(s.get, f"{api.base_url}/data", auth=auth, timeout=30) for s in sessions]
+        statuses = [f.result(timeout=40).status_code for f in futures]
+        for s in sessions:
+            s.close()
+    assert statuses == [200] * callers
+    assert provider.requests["/token:refresh_token"] == 1
+    retried = [a for a in api.authorizations if a != f"Bearer {STALE}"]
+    assert retried == [f"Bearer {client.get_token()}"] * callers
 
 
 def test_repr_and_equality(client):
@@ -186,3 +217,51 @@ def test_repr_and_equality(client):
     assert repr(auth) == "BearerAuth(profile='default')"
     assert auth == BearerAuth(client)
     assert STALE not in repr(auth)
+
+
+# --- B1: the token never follows a redirect to another host or scheme ------------------------------------
+def unauthorized(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+    return 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b"unauthorized"
+
+
+def redirect_to(target: str) -> Callable[[Seen], tuple[int, dict[str, str], bytes]]:
+    return lambda seen: (302, {"Location": target}, b"")
+
+
+def test_a_401_after_a_redirect_to_another_host_never_gets_the_token(client, provider, http_session):
+    sign_in(client, provider)
+    with serve(unauthorized, address="127.0.0.2") as other, serve(redirect_to(f"{other.base_url}/x")) as api:
+        response = http_session.get(f"{api.base_url}/data", auth=BearerAuth(client), timeout=10)
+    assert response.status_code == 401  # the other host's answer reaches the caller as it is
+    assert api.authorizations == [f"Bearer {STALE}"]
+    assert other.authorizations == [""]  # requests stripped it; no retry put it back
+    assert provider.requests["/token:refresh_token"] == 0  # its 401 says nothing about our token
+
+
+def test_a_401_after_a_redirect_from_https_to_http_never_gets_the_token(
+    client, provider, http_session, tmp_path
+):
+    sign_in(client, provider)
+    cert = self_signed_cert(tmp_path)
+    http_session.verify = str(cert.cert)
+    with serve(unauthorized) as plain, serve(redirect_to(f"{plain.base_url}/x"), tls=cert) as api:
+        assert api.base_url.startswith("https://127.0.0.1:")
+        response = http_session.get(f"{api.base_url}/data", auth=BearerAuth(client), timeout=10)
+    assert response.status_code == 401
+    assert api.authorizations == [f"Bearer {STALE}"]
+    assert plain.authorizations == [""]  # same host, but in clear: never the token
+    assert provider.requests["/token:refresh_token"] == 0
+
+
+def test_a_401_after_a_redirect_on_the_same_host_is_not_retried(client, provider, http_session):
+    # Only the request this auth signed is retried: after any redirect the 401 is the caller's to see.
+    sign_in(client, provider)
+
+    def answer(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        return redirect_to("/moved")(seen) if seen.path == "/data" else unauthorized(seen)
+
+    with serve(answer) as api:
+        response = http_session.get(f"{api.base_url}/data", auth=BearerAuth(client), timeout=10)
+    assert response.status_code == 401
+    assert api.authorizations == [f"Bearer {STALE}", f"Bearer {STALE}"]  # requests keeps it on one host
+    assert provider.requests["/token:refresh_token"] == 0

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from jupyter_core.utils import ensure_event_loop
+from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.utils import url_path_join
 
 # pytest-jupyter's fixtures, for this module only (see the docstring).
@@ -164,9 +165,11 @@ class Server:
     async def poll(
         self, attempt_id: str, *, timeout: float = 0.05, opened: bool = False, request_timeout: float = 20
     ) -> HTTPResponse:
+        """The kernel's long-poll; ``opened``: the kernel already knows of one opening."""
         return await self.request(
             f"oauth-login/api/attempts/{attempt_id}",
-            params={"timeout": str(timeout), "opened": str(int(opened))},
+            method="POST",
+            body={"timeout": timeout, "opens": int(opened)},
             request_timeout=request_timeout,
         )
 
@@ -176,9 +179,11 @@ class Server:
         answer: dict[str, Any] = json.loads(response.body)
         return answer
 
-    async def start(self, attempt_id: str, *, origin: str | None = None) -> HTTPResponse:
+    async def start(self, link: dict[str, Any] | str, *, origin: str | None = None) -> HTTPResponse:
+        """Open a start link as the browser does: a registration's (its first link) or a start id."""
+        start_id = link["start_path"].rsplit("/", 1)[1] if isinstance(link, dict) else link
         params = {"origin": origin} if origin is not None else None
-        return await self.request(f"oauth-login/start/{attempt_id}", params=params)
+        return await self.request(f"oauth-login/start/{start_id}", params=params)
 
     async def callback(self, **params: str) -> HTTPResponse:
         """As the provider's redirect arrives: a browser that may have no Jupyter login at all."""
@@ -262,9 +267,9 @@ async def test_the_extension_is_loaded_under_base_url(server, jp_serverapp):
 PROTECTED = [
     pytest.param("GET", "oauth-login/api/info", id="GET api/info"),
     pytest.param("POST", "oauth-login/api/attempts", id="POST api/attempts"),
-    pytest.param("GET", "oauth-login/api/attempts/{id}", id="GET api/attempts/<id>"),
+    pytest.param("POST", "oauth-login/api/attempts/{id}", id="POST api/attempts/<id>"),
     pytest.param("DELETE", "oauth-login/api/attempts/{id}", id="DELETE api/attempts/<id>"),
-    pytest.param("GET", "oauth-login/start/{id}", id="GET start/<id>"),
+    pytest.param("GET", "oauth-login/start/{start}", id="GET start/<id>"),
 ]
 
 
@@ -280,7 +285,7 @@ async def test_everything_but_the_callback_needs_the_token(server, method, route
         if method == "POST"
         else None
     )
-    path = route.format(id=attempt["id"])
+    path = route.format(id=attempt["id"], start=attempt["start_path"].rsplit("/", 1)[1])
 
     response = await server.request(path, method=method, body=body, auth=auth, params={"timeout": "0.05"})
 
@@ -304,7 +309,7 @@ async def test_with_the_token_everything_works(server):
     assert (await server.request("oauth-login/api/info")).code == 200
     attempt = await server.register(new_state())
     assert (await server.poll(attempt["id"])).code == 200
-    start = await server.start(attempt["id"])
+    start = await server.start(attempt)
     assert start.code == 302 and start.headers["Location"].startswith("https://idp.example.com/")
     delete = await server.request(f"oauth-login/api/attempts/{attempt['id']}", method="DELETE")
     assert delete.code == 204
@@ -332,9 +337,13 @@ async def test_the_callback_needs_no_login(server):
 async def test_register_answers_the_id_and_a_start_path_under_base_url(server):
     attempt = await server.register(new_state(), ttl=120)
     assert set(attempt) == {"id", "start_path", "expires_in"}
-    assert attempt["start_path"] == f"{BASE_URL}oauth-login/start/{attempt['id']}"
+    prefix, start_id = attempt["start_path"].rsplit("/", 1)
+    assert prefix == f"{BASE_URL}oauth-login/start"
     assert attempt["expires_in"] == 120
-    assert len(attempt["id"]) >= 20
+    assert len(attempt["id"]) >= 20 and len(start_id) >= 20
+    # BUG (B7): the first start id was the attempt id, so whoever saw the link could poll for the code.
+    assert start_id != attempt["id"]
+    assert (await server.start(attempt["id"])).code == 404  # the attempt id opens nothing
     other = await server.register(new_state())
     assert other["id"] != attempt["id"]
 
@@ -444,7 +453,7 @@ async def test_at_most_max_attempts_wait_at_once(server, clock):
 @in_server_loop
 async def test_start_redirects_to_the_provider_with_the_servers_own_callback(server):
     attempt = await server.register(new_state())
-    response = await server.start(attempt["id"])
+    response = await server.start(attempt)
     query = redirect_query(response)
     assert query == {
         "client_id": ["notebook"],
@@ -461,7 +470,7 @@ async def test_start_redirects_to_the_provider_with_the_servers_own_callback(ser
 async def test_start_keeps_the_authorization_urls_query_and_drops_a_fragment(server):
     url = "https://idp.example.com/authorize?state=s%20t&scope=openid+profile&code_challenge=abc#frag"
     attempt = await server.register(new_state(), authorization_url=url)
-    response = await server.start(attempt["id"])
+    response = await server.start(attempt)
     location = response.headers["Location"]
     assert "#" not in location
     assert parse_qs(urlsplit(location).query) == {
@@ -476,7 +485,7 @@ async def test_start_keeps_the_authorization_urls_query_and_drops_a_fragment(ser
 async def test_start_uses_the_browsers_origin_when_it_matches_the_host(server):
     attempt = await server.register(new_state())
     origin = f"https://127.0.0.1:{server.port}"  # e.g. TLS ended by a proxy: the browser knows best
-    query = redirect_query(await server.start(attempt["id"], origin=origin))
+    query = redirect_query(await server.start(attempt, origin=origin))
     assert query["redirect_uri"] == [own_callback(server, origin)]
 
 
@@ -494,7 +503,7 @@ async def test_start_uses_the_browsers_origin_when_it_matches_the_host(server):
 async def test_start_ignores_an_origin_that_is_not_the_requests_host(server, origin):
     attempt = await server.register(new_state())
     reported = origin.format(host=f"127.0.0.1:{server.port}")
-    query = redirect_query(await server.start(attempt["id"], origin=reported))
+    query = redirect_query(await server.start(attempt, origin=reported))
     assert query["redirect_uri"] == [own_callback(server)]
 
 
@@ -503,12 +512,12 @@ async def test_start_ignores_an_origin_that_is_not_the_requests_host(server, ori
 async def test_start_falls_back_to_the_configured_public_url(server, monkeypatch, variable):
     monkeypatch.setenv(variable, "https://jupyter.example.org/ignored/path/")
     first = await server.register(new_state())
-    query = redirect_query(await server.start(first["id"], origin="https://evil.example.com"))
+    query = redirect_query(await server.start(first, origin="https://evil.example.com"))
     assert query["redirect_uri"] == [f"https://jupyter.example.org{BASE_URL}oauth-login/callback"]
     # A matching origin from the browser still wins.
     second = await server.register(new_state())
     origin = f"https://127.0.0.1:{server.port}"
-    query = redirect_query(await server.start(second["id"], origin=origin))
+    query = redirect_query(await server.start(second, origin=origin))
     assert query["redirect_uri"] == [own_callback(server, origin)]
 
 
@@ -518,7 +527,7 @@ async def test_start_uses_the_registered_redirect_uri_when_there_is_one(server, 
     monkeypatch.setenv("JUPYTERHUB_BASE_URL", "/")
     fixed = "https://notebooks.example.org/fixed/callback"
     attempt = await server.register(new_state(), redirect_uri=fixed)
-    query = redirect_query(await server.start(attempt["id"], origin=f"http://127.0.0.1:{server.port}"))
+    query = redirect_query(await server.start(attempt, origin=f"http://127.0.0.1:{server.port}"))
     assert query["redirect_uri"] == [fixed]
 
 
@@ -535,21 +544,77 @@ async def test_under_jupyterhub_one_redirect_uri_serves_the_whole_hub(server, mo
     monkeypatch.setenv("JUPYTERHUB_BASE_URL", hub_base)
     origin = f"https://127.0.0.1:{server.port}"
     first = await server.register(new_state())
-    assert redirect_query(await server.start(first["id"], origin=origin))["redirect_uri"] == [origin + path]
+    assert redirect_query(await server.start(first, origin=origin))["redirect_uri"] == [origin + path]
     second = await server.register(new_state())
-    assert redirect_query(await server.start(second["id"]))["redirect_uri"] == [server.origin + path]
+    assert redirect_query(await server.start(second))["redirect_uri"] == [server.origin + path]
     info = json.loads((await server.request("oauth-login/api/info")).body)
     assert info["jupyterhub"] is True
 
 
 @in_server_loop
-async def test_a_start_link_works_once(server):
-    attempt = await server.register(new_state())
-    assert (await server.start(attempt["id"])).code == 302
-    again = await server.start(attempt["id"])
+async def test_a_used_start_link_opened_again_cancels_the_attempt(server):
+    # BUG (B7): a used link got a 410 and the attempt went on, so whoever opened it first (someone
+    # the link leaked to) could still finish a sign-in into this kernel.
+    state = new_state()
+    attempt = await server.register(state)
+    assert (await server.start(attempt)).code == 302
+    again = await server.start(attempt)
     assert again.code == 410
     assert_page_headers(again)
     assert b"idp.example.com" not in again.body
+    assert b"already used" in again.body
+    assert await server.poll_json(attempt["id"]) == {"status": "failed", "error": "start_link_reused"}
+    assert server.registry.get(attempt["id"]) is None  # the kernel was told: the server forgets it
+    assert (await server.callback(code="c", state=state)).code == 400  # no code is taken any more
+
+
+@in_server_loop
+async def test_the_next_link_still_works_and_only_a_used_one_cancels(server):
+    attempt = await server.register(new_state())
+    assert (await server.start(attempt)).code == 302
+    news = await server.poll_json(attempt["id"], timeout=5)
+    assert news["status"] == "opened" and news["opens"] == 1
+    assert (await server.start(news["start_path"].rsplit("/", 1)[1])).code == 302  # a legitimate re-click
+    news = await server.poll_json(attempt["id"], timeout=5, opened=True)  # the kernel learns the next one
+    assert news["status"] == "opened" and news["opens"] == 2
+    assert (await server.start("never-issued-id")).code == 404  # a guess cancels nothing
+    assert (await server.poll_json(attempt["id"], opened=True))["status"] == "opened"
+
+
+@in_server_loop
+async def test_the_relay_client_says_the_link_was_opened_twice(server):
+    from oauth_login._errors import CallbackError
+
+    relay = server.relay()
+    attempt = await asyncio.to_thread(
+        relay.register, state=new_state(), authorization_url=AUTHORIZE, redirect_uri=None, ttl=60
+    )
+    await server.start(attempt)
+    await server.start(attempt)
+    with pytest.raises(CallbackError, match="opened twice"):
+        await asyncio.to_thread(
+            relay.wait, attempt["id"], timeout=5, idle_timeout=5, cancelled=threading.Event()
+        )
+
+
+@in_server_loop
+async def test_the_start_link_never_reaches_the_log(server, caplog):
+    # BUG (B7): the 302 to the provider was logged at INFO with the live start path.
+    caplog.set_level(logging.DEBUG)
+    attempt = await server.register(new_state())
+    start_id = attempt["start_path"].rsplit("/", 1)[1]
+    unauthenticated = await server.request(f"oauth-login/start/{start_id}", auth="none")
+    assert unauthenticated.code == 302  # to the login page, with the link in "next"
+    assert start_id in unauthenticated.headers["Location"]
+    login = await server.request(
+        "login", params={"next": f"{BASE_URL}oauth-login/start/{start_id}"}, auth="none"
+    )
+    assert login.code == 200  # the browser follows it: the login page's request names the link too
+    assert (await server.start(attempt)).code == 302
+    assert (await server.start(attempt)).code == 410
+    assert "oauth-login/start/[redacted]" in caplog.text  # the access log was captured ...
+    assert "start%2F[redacted]" in caplog.text  # ... with the login page's ...
+    assert start_id not in caplog.text  # ... and no live link
 
 
 @pytest.mark.parametrize("attempt_id", ["unknown-id", "A" * 22])
@@ -589,7 +654,7 @@ async def test_a_callback_with_an_unknown_state_stores_nothing(server, params):
 async def test_a_callback_reaches_the_kernel_once(server):
     state = new_state()
     attempt = await server.register(state)
-    start = await server.start(attempt["id"])
+    start = await server.start(attempt)
     redirect_uri = redirect_query(start)["redirect_uri"][0]
 
     response = await server.callback(code="the-code", state=state, iss=ISSUER)
@@ -640,7 +705,7 @@ async def test_an_expired_attempt_takes_no_callback(server, clock):
     response = await server.callback(code="late", state=state)
     assert response.code == 400
     assert (await server.poll(attempt["id"])).code == 404
-    assert (await server.start(attempt["id"])).code == 404
+    assert (await server.start(attempt)).code == 404
 
 
 @in_server_loop
@@ -666,7 +731,7 @@ async def test_the_code_and_state_never_reach_the_log(server, caplog):
     caplog.set_level(logging.DEBUG)
     state = new_state()
     attempt = await server.register(state)
-    await server.start(attempt["id"])
+    await server.start(attempt)
     await server.callback(code="secret-code-123", state=state)
     await server.callback(code="secret-code-456", state=state)  # refused: logged as a warning
     await server.poll_json(attempt["id"], opened=True)
@@ -702,14 +767,15 @@ async def test_a_poll_never_waits_longer_than_max_poll(server, monkeypatch):
     assert answer == {"status": "pending"}
 
 
-@pytest.mark.parametrize("timeout", ["soon", "nan", ""])
+@pytest.mark.parametrize(
+    "body",
+    ['{"timeout": "soon"}', '{"timeout": NaN}', '{"timeout": true}', '{"opens": "1"}', "[1]", "x=1"],
+)
 @in_server_loop
-async def test_a_bad_poll_timeout_is_refused(server, timeout):
-    # BUG: float() of the argument is unchecked: "soon"/"" raise ValueError (a 500), and NaN passes
-    # min(NaN, MAX_POLL) unclamped.
+async def test_a_bad_poll_is_refused(server, body):
     attempt = await server.register(new_state())
     response = await server.request(
-        f"oauth-login/api/attempts/{attempt['id']}", params={"timeout": timeout}, request_timeout=3
+        f"oauth-login/api/attempts/{attempt['id']}", method="POST", body=body, request_timeout=3
     )
     assert response.code == 400, (response.code, response.body)
 
@@ -717,7 +783,7 @@ async def test_a_bad_poll_timeout_is_refused(server, timeout):
 @in_server_loop
 async def test_a_poll_reports_the_link_was_opened(server):
     attempt = await server.register(new_state())
-    first = await server.start(attempt["id"])
+    first = await server.start(attempt)
     answer = await server.poll_json(attempt["id"], timeout=25)  # news: at once
     assert answer["status"] == "opened"
     # The used link is spent; the answer names the next one, for a pop-up closed too early.
@@ -736,7 +802,7 @@ async def test_a_waiting_poll_wakes_when_the_link_is_opened(server):
     poll = asyncio.ensure_future(server.poll_json(attempt["id"], timeout=25))
     await parked(server, attempt["id"])
     assert not poll.done()
-    await server.start(attempt["id"])
+    await server.start(attempt)
     assert (await asyncio.wait_for(poll, 5))["status"] == "opened"
 
 
@@ -744,7 +810,7 @@ async def test_a_waiting_poll_wakes_when_the_link_is_opened(server):
 async def test_a_waiting_poll_wakes_when_the_callback_arrives(server):
     state = new_state()
     attempt = await server.register(state)
-    await server.start(attempt["id"])
+    await server.start(attempt)
     poll = asyncio.ensure_future(server.poll_json(attempt["id"], timeout=25, opened=True))
     await parked(server, attempt["id"])
     assert not poll.done()
@@ -769,7 +835,7 @@ async def test_delete_cancels(server):
     response = await server.request(f"oauth-login/api/attempts/{attempt['id']}", method="DELETE")
     assert response.code == 204
     assert (await server.poll(attempt["id"])).code == 404
-    assert (await server.start(attempt["id"])).code == 404
+    assert (await server.start(attempt)).code == 404
     assert (await server.callback(code="c", state=state)).code == 400
     again = await server.request(f"oauth-login/api/attempts/{attempt['id']}", method="DELETE")
     assert again.code == 204  # idempotent
@@ -798,8 +864,8 @@ async def test_two_kernels_each_get_their_own_code(server):
     state_a, state_b = new_state(), new_state()
     a = await server.register(state_a)
     b = await server.register(state_b)
-    await server.start(a["id"])
-    await server.start(b["id"])
+    await server.start(a)
+    await server.start(b)
     poll_a = asyncio.ensure_future(server.poll_json(a["id"], timeout=25, opened=True))
     poll_b = asyncio.ensure_future(server.poll_json(b["id"], timeout=25, opened=True))
     await parked(server, a["id"])
@@ -839,7 +905,7 @@ async def test_the_relay_client_signs_in_through_the_live_server(server):
     attempt = await asyncio.to_thread(
         relay.register, state=state, authorization_url=AUTHORIZE, redirect_uri=None, ttl=60
     )
-    assert attempt["start_path"] == f"{BASE_URL}oauth-login/start/{attempt['id']}"
+    assert attempt["start_path"].startswith(f"{BASE_URL}oauth-login/start/")
 
     opened = threading.Event()
     waiting = asyncio.ensure_future(
@@ -852,7 +918,7 @@ async def test_the_relay_client_signs_in_through_the_live_server(server):
             on_open=lambda _next_link: opened.set(),
         )
     )
-    start = await server.start(attempt["id"])  # the user clicks Sign in
+    start = await server.start(attempt)  # the user clicks Sign in
     redirect_uri = redirect_query(start)["redirect_uri"][0]
     assert await asyncio.to_thread(opened.wait, 10)
     assert not waiting.done()
@@ -942,3 +1008,38 @@ def test_an_attempts_repr_shows_no_state_code_or_live_link():
     shown = repr(attempt)
     for secret in ("the-state-value", "the-code-value", "live-start-link"):
         assert secret not in shown
+
+
+# --- permissions: what JupyterHub's "read" access may do (B9) ----------------------------------------------
+
+
+class ReadOnlyAuthorizer(Authorizer):
+    """Allows only "read" actions, as a JupyterHub share with read permission does."""
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        return action == "read"
+
+
+READ_ONLY = pytest.param({"authorizer_class": ReadOnlyAuthorizer}, id="read-only")
+
+
+@pytest.mark.parametrize("jp_server_config", [READ_ONLY], indirect=True)
+@in_server_loop
+async def test_read_permission_can_neither_consume_a_code_nor_start_a_sign_in(server):
+    # BUG (B9): the long-poll that hands over the code was a GET, allowed to a read-only user.
+    assert (await server.request("oauth-login/api/info")).code == 200  # reading is fine
+    state = new_state()
+    attempt = server.registry.add(
+        hashlib.sha256(state.encode()).hexdigest(), AUTHORIZE, None, 60, f"{BASE_URL}oauth-login/start/"
+    )
+    assert (await server.start({"start_path": attempt.start_prefix + attempt.start_id})).code == 403
+    assert not attempt.opened
+    assert (await server.callback(code="the-code", state=state)).code == 200
+    assert (await server.poll(attempt.id)).code == 403
+    assert server.registry.get(attempt.id) is attempt and attempt.params == {
+        "code": "the-code",
+        "state": state,
+    }
+    get = await server.request(f"oauth-login/api/attempts/{attempt.id}")  # the old GET long-poll
+    assert get.code in (403, 405)
+    assert server.registry.get(attempt.id) is attempt  # still waiting for its own kernel

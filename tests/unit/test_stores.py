@@ -17,12 +17,13 @@ from typing import Any
 
 import keyring
 import keyring.backend
+import keyring.errors
 import pytest
 from keyring.backends import chainer, fail, null
 from keyrings.alt.file import PlaintextKeyring
 
-from oauth_login import _stores
-from oauth_login._errors import ConfigurationError
+from oauth_login import _keyring_backend, _stores
+from oauth_login._errors import ConfigurationError, StorageError
 from oauth_login._interprocess_lock import InterprocessLock
 from oauth_login._stores import (
     KEYRING_MAX_ENTRY_CHARS,
@@ -79,6 +80,72 @@ def plaintext_keyring(tmp_path: Path, use_keyring: Any) -> PlaintextKeyring:
     backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
     use_keyring(backend)
     return backend
+
+
+class DictKeyring(keyring.backend.KeyringBackend):
+    """A keyring backend that keeps passwords in a dict: a stand-in for a system keyring.
+
+    ``failures`` maps an operation (``get``, ``set``, ``delete``) to the exception it raises, and
+    ``blocked`` makes every call wait for an event, like an unlock dialog nobody answers.
+    """
+
+    priority = 0.1  # type: ignore[assignment]  # below keyrings.alt: never chosen by keyring itself
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[tuple[str, str], str] = {}
+        self.failures: dict[str, BaseException] = {}
+        self.blocked: threading.Event | None = None
+        self.calls: list[str] = []
+
+    def _enter(self, operation: str) -> None:
+        self.calls.append(operation)
+        if self.blocked is not None:
+            self.blocked.wait(60)
+        failure = self.failures.get(operation)
+        if failure is not None:
+            raise failure
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._enter("get")
+        return self.values.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._enter("set")
+        self.values[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._enter("delete")
+        if self.values.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError("no such password")
+
+
+@pytest.fixture
+def system_keyring(use_keyring: Any) -> Iterator[DictKeyring]:
+    backend = DictKeyring()
+    use_keyring(backend)
+    yield backend
+    if backend.blocked is not None:
+        backend.blocked.set()  # let calls left waiting in daemon threads finish
+
+
+class PromptDismissedException(Exception):
+    """Like secretstorage's: the Secret Service's unlock or create prompt was dismissed."""
+
+
+def locked_error() -> keyring.errors.KeyringLocked:
+    return keyring.errors.KeyringLocked("Failed to unlock the collection!")
+
+
+def no_collection_error() -> keyring.errors.InitError:
+    # What keyring's SecretService backend raises on a headless box with no login collection.
+    try:
+        try:
+            raise PromptDismissedException("Prompt dismissed.")
+        except PromptDismissedException as cause:
+            raise keyring.errors.InitError("Failed to create the collection: Prompt dismissed..") from cause
+    except keyring.errors.InitError as error:
+        return error
 
 
 # --- key sanitising -------------------------------------------------------------------------
@@ -392,15 +459,62 @@ def test_keyring_store_describe_and_repr(state: Path, plaintext_keyring: Plainte
 # --- keyring detection ----------------------------------------------------------------------
 
 
-def test_plaintext_keyring_is_usable(plaintext_keyring: PlaintextKeyring) -> None:
+def test_a_system_keyring_is_usable(system_keyring: DictKeyring) -> None:
     usable, reason = keyring_is_usable()
     assert usable
-    assert "PlaintextKeyring" in reason
+    assert "DictKeyring" in reason
+
+
+def test_keyrings_alt_file_backends_are_not_a_system_keyring(
+    state: Path, use_keyring: Any, tmp_path: Path
+) -> None:
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "alt.cfg")
+    use_keyring(backend)
+    usable, reason = keyring_is_usable()
+    assert not usable
+    assert "keyrings.alt" in reason and "PlaintextKeyring" in reason
+    store = select_store("auto")
+    assert isinstance(store, FileStore), "auto must not keep tokens in keyrings.alt's file"
+    assert store.notice is not None and "keyrings.alt" in store.notice
+    with pytest.raises(ConfigurationError, match=r"keyrings\.alt"):
+        select_store("keyring")
+    assert not Path(backend.file_path).exists()
+
+
+def test_a_chainer_of_keyrings_alt_backends_only_is_not_usable(
+    use_keyring: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    inner = PlaintextKeyring()
+    inner.file_path = str(tmp_path / "kr.cfg")
+    monkeypatch.setattr(chainer.ChainerBackend, "backends", [inner])
+    use_keyring(chainer.ChainerBackend())
+    usable, reason = keyring_is_usable()
+    assert not usable
+    assert "keyrings.alt" in reason
 
 
 def test_fail_keyring_is_not_usable(use_keyring: Any) -> None:
     use_keyring(fail.Keyring())
-    assert keyring_is_usable() == (False, "no keyring backend is installed or available")
+    usable, reason = keyring_is_usable()
+    assert not usable
+    assert reason.startswith("no keyring backend is installed or available")
+
+
+def test_the_notice_names_why_the_secret_service_is_unusable(
+    state: Path, use_keyring: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    use_keyring(fail.Keyring())
+    usable, reason = keyring_is_usable()
+    assert not usable
+    assert "Secret Service" in reason
+    assert "DBUS_SESSION_BUS_ADDRESS is unset" in reason, "the real reason: no session bus"
+    store = select_store("auto")
+    assert store.notice is not None and "DBUS_SESSION_BUS_ADDRESS is unset" in store.notice
+    assert "\n" not in store.notice
 
 
 def test_null_keyring_is_not_usable(use_keyring: Any) -> None:
@@ -418,11 +532,8 @@ def test_empty_chainer_is_not_usable(use_keyring: Any, monkeypatch: pytest.Monke
     assert "chainer" in reason
 
 
-def test_chainer_with_backends_is_usable(
-    use_keyring: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    inner = PlaintextKeyring()
-    inner.file_path = str(tmp_path / "kr.cfg")
+def test_chainer_with_backends_is_usable(use_keyring: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    inner = DictKeyring()
     monkeypatch.setattr(chainer.ChainerBackend, "backends", [inner])
     use_keyring(chainer.ChainerBackend())
     assert keyring_is_usable()[0]
@@ -443,7 +554,7 @@ def test_error_resolving_the_backend_is_not_usable(monkeypatch: pytest.MonkeyPat
 # --- select_store ---------------------------------------------------------------------------
 
 
-def test_auto_uses_the_keyring_when_usable(state: Path, plaintext_keyring: PlaintextKeyring) -> None:
+def test_auto_uses_the_keyring_when_usable(state: Path, system_keyring: DictKeyring) -> None:
     store = select_store("auto")
     assert isinstance(store, KeyringStore)
     assert store.notice is None
@@ -458,7 +569,7 @@ def test_auto_without_usable_keyring_falls_back_to_file_with_one_notice(
     assert isinstance(store, FileStore)
     assert store.directory == state / "tokens"
     assert store.notice is not None
-    assert store.notice.startswith("No usable keyring (no keyring backend is installed or available)")
+    assert store.notice.startswith("No usable keyring (no keyring backend is installed or available")
     assert str(state / "tokens") in store.notice
     assert "\n" not in store.notice
     again = select_store()  # default kind is auto
@@ -477,7 +588,7 @@ def test_forced_keyring_that_is_unusable_is_an_error(state: Path, use_keyring: A
     assert "\n" not in str(caught.value)
 
 
-def test_forced_keyring_that_is_usable(state: Path, plaintext_keyring: PlaintextKeyring) -> None:
+def test_forced_keyring_that_is_usable(state: Path, system_keyring: DictKeyring) -> None:
     assert isinstance(select_store("keyring"), KeyringStore)
 
 
@@ -519,17 +630,19 @@ def test_unknown_kind(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("kind", ["file", "memory", "keyring"])
 def test_every_store_meets_the_protocol_and_never_logs_secrets(
-    state: Path, plaintext_keyring: PlaintextKeyring, caplog: pytest.LogCaptureFixture, kind: str
+    state: Path, system_keyring: DictKeyring, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
     store = select_store(kind)
     assert isinstance(store, TokenStore)
     assert store.name == kind
+    store.check_writable("default")
     store.save("default", ENTRY)
     assert store.load("default") == ENTRY
     with store.lock("default"):
         pass
     store.delete("default")
+    assert store.load("default") is None
     assert SECRET not in caplog.text
     assert SECRET not in repr(store)
     assert SECRET not in store.describe()
@@ -537,7 +650,10 @@ def test_every_store_meets_the_protocol_and_never_logs_secrets(
 
 def test_importing_the_stores_does_not_import_keyring() -> None:
     src = Path(_stores.__file__).resolve().parents[1]
-    code = "import sys, oauth_login._stores; print(sorted(m for m in sys.modules if 'keyring' in m))"
+    code = (
+        "import sys, oauth_login._stores; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keyring', 'keyrings')))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -546,3 +662,233 @@ def test_importing_the_stores_does_not_import_keyring() -> None:
         env={**os.environ, "PYTHONPATH": str(src)},
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- a keyring that cannot be used at run time (A6) ------------------------------------------
+
+
+STORE_CALLS = {  # store method -> (the keyring operation it makes, how to call it)
+    "load": ("get", lambda store: store.load("default")),
+    "save": ("set", lambda store: store.save("default", ENTRY)),
+    "delete": ("delete", lambda store: store.delete("default")),
+    "check_writable": ("set", lambda store: store.check_writable("default")),
+}
+
+
+@pytest.mark.parametrize("method", list(STORE_CALLS))
+@pytest.mark.parametrize(
+    ("failure", "cause"),
+    [(no_collection_error, "Prompt dismissed"), (locked_error, "Failed to unlock the collection")],
+)
+def test_keyring_errors_carry_the_real_cause(
+    state: Path, system_keyring: DictKeyring, method: str, failure: Any, cause: str
+) -> None:
+    operation, call = STORE_CALLS[method]
+    system_keyring.failures[operation] = failure()
+    with pytest.raises(StorageError) as caught:
+        call(KeyringStore())
+    message = str(caught.value)
+    assert cause in message, "the backend's own words, not just the exception's type"
+    assert type(system_keyring.failures[operation]).__name__ in message
+    assert "OAUTH_LOGIN_STORAGE=file" in message, "the hint says what to do"
+    assert "\n" not in message
+    assert SECRET not in message
+
+
+def test_a_backend_error_quoting_the_value_is_not_repeated(state: Path, system_keyring: DictKeyring) -> None:
+    raw = json.dumps({"v": 1, "entry": ENTRY}, separators=(",", ":"))
+    system_keyring.failures["set"] = keyring.errors.PasswordSetError(f"could not store {raw}")
+    with pytest.raises(StorageError) as caught:
+        KeyringStore().save("default", ENTRY)
+    assert SECRET not in str(caught.value)
+    assert "PasswordSetError" in str(caught.value)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda store: store.load("default"),
+        lambda store: store.save("default", ENTRY),
+        lambda store: store.delete("default"),
+        lambda store: store.check_writable("default"),
+    ],
+    ids=["load", "save", "delete", "check_writable"],
+)
+def test_a_keyring_call_that_never_returns_is_bounded(
+    state: Path, system_keyring: DictKeyring, call: Any
+) -> None:
+    # An unlock dialog that nobody answers: the backend's call blocks until the test ends.
+    system_keyring.blocked = threading.Event()
+    with pytest.raises(StorageError) as caught:
+        call(KeyringStore(timeout=0.2))
+    message = str(caught.value)
+    assert "did not answer within 0.2 s" in message
+    assert "unlock" in message and "OAUTH_LOGIN_STORAGE=file" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("failure", "cause"), [(no_collection_error, "Prompt dismissed"), (locked_error, "unlock")]
+)
+def test_auto_falls_back_to_the_file_store_when_the_keyring_cannot_be_read(
+    state: Path, system_keyring: DictKeyring, failure: Any, cause: str
+) -> None:
+    system_keyring.failures["get"] = failure()
+    store = select_store("auto")
+    assert isinstance(store, FileStore)
+    assert store.notice is not None
+    assert store.notice.startswith("No usable keyring (")
+    assert cause in store.notice
+    with pytest.raises(ConfigurationError, match=cause):
+        select_store("keyring")
+
+
+@pytest.mark.timeout(30)
+def test_auto_falls_back_when_the_keyring_does_not_answer(
+    state: Path, system_keyring: DictKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_keyring_backend, "KEYRING_TIMEOUT", 0.2)
+    system_keyring.blocked = threading.Event()
+    store = select_store("auto")
+    assert isinstance(store, FileStore)
+    assert store.notice is not None and "did not answer" in store.notice
+
+
+def test_check_writable_leaves_nothing_behind(state: Path, system_keyring: DictKeyring) -> None:
+    store = KeyringStore()
+    store.save("default", ENTRY)
+    before = dict(system_keyring.values)
+    store.check_writable("default")
+    assert system_keyring.calls.count("set") == 2 and "delete" in system_keyring.calls
+    assert system_keyring.values == before, "the probe is removed and the real entry untouched"
+    assert store.load("default") == ENTRY
+
+
+def test_check_writable_of_the_file_and_memory_stores(state: Path) -> None:
+    store = FileStore()
+    store.check_writable("default")
+    assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
+    assert list(store.directory.iterdir()) == [], "the probe file is removed"
+    MemoryStore().check_writable("default")
+
+
+def test_a_sign_in_is_refused_before_anything_opens_when_the_store_cannot_be_written(
+    state: Path, system_keyring: DictKeyring
+) -> None:
+    from oauth_login._client import OAuthClient
+    from oauth_login._profiles import Profile
+
+    system_keyring.failures["set"] = locked_error()
+    requests: list[str] = []
+    opened: list[str] = []
+
+    def request(method: str, url: str, **kwargs: Any) -> Any:
+        requests.append(url)
+        raise AssertionError("no request may be sent before the store is known to work")
+
+    client = OAuthClient(
+        Profile(issuer="https://idp.invalid", client_id="notebook"), store=KeyringStore(), request=request
+    )
+    with pytest.raises(StorageError, match="Failed to unlock the collection"):
+        client.start_login(open_browser=opened.append, show_link=lambda link, code: opened.append(link))
+    assert requests == [] and opened == []
+    assert client.attempt is None
+
+
+# --- untrusted state directories and token files (B3) ----------------------------------------
+
+ANOTHER_UID = 54321  # tests run as root, so os.chown can give a path to this unused uid
+
+
+def _planted_entry(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / "default.json"
+    path.write_text(json.dumps({"v": 1, "entry": ENTRY}))
+    path.chmod(0o600)
+    return path
+
+
+@posix_only
+@pytest.mark.parametrize("which", ["state", "tokens"])
+def test_a_state_or_tokens_directory_of_another_user_is_refused(state: Path, which: str) -> None:
+    _planted_entry(state / "tokens")
+    untrusted = state if which == "state" else state / "tokens"
+    os.chown(untrusted, ANOTHER_UID, ANOTHER_UID)
+    store = FileStore()
+    calls = [
+        lambda: store.load("default"),
+        lambda: store.save("default", ENTRY),
+        lambda: store.check_writable("default"),
+        lambda: store.lock("default").acquire(),
+    ]
+    for call in calls:
+        with pytest.raises(ConfigurationError) as caught:
+            call()
+        assert str(untrusted) in str(caught.value)
+        assert "OAUTH_LOGIN_STATE_DIR" in str(caught.value)
+
+
+@posix_only
+def test_a_tokens_directory_others_can_write_is_refused(state: Path) -> None:
+    _planted_entry(state / "tokens")
+    (state / "tokens").chmod(0o777)
+    with pytest.raises(ConfigurationError, match="chmod 700"):
+        FileStore().load("default")
+
+
+@posix_only
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ["another user", "group-readable", "symlink", "fifo"])
+def test_an_untrusted_token_file_is_refused(state: Path, tmp_path: Path, kind: str) -> None:
+    store = FileStore()
+    path = store.path_for("default")
+    if kind in ("another user", "group-readable"):
+        _planted_entry(store.directory)
+        if kind == "another user":
+            os.chown(path, ANOTHER_UID, ANOTHER_UID)
+        else:
+            path.chmod(0o640)
+    else:
+        store.directory.mkdir(parents=True, mode=0o700)
+        target = tmp_path / "elsewhere"
+        if kind == "fifo":
+            os.mkfifo(target, 0o600)  # opening it for reading would hang without O_NONBLOCK
+        else:
+            _planted_entry(tmp_path / "elsewhere-dir")
+            target = tmp_path / "elsewhere-dir" / "default.json"
+        path.symlink_to(target) if kind == "symlink" else os.mkfifo(path, 0o600)
+    with pytest.raises(StorageError) as caught:
+        store.load("default")
+    message = str(caught.value)
+    assert str(path) in message
+    assert "delete" in message
+    assert SECRET not in message
+    # Signing in again replaces it with a private regular file.
+    store.save("default", ENTRY)
+    assert stat.S_ISREG(path.lstat().st_mode)
+    assert store.load("default") == ENTRY
+
+
+@posix_only
+def test_the_store_locks_are_bounded(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    holding, finish = threading.Event(), threading.Event()
+    store = FileStore()
+
+    def hold() -> None:
+        with store.lock("default"):
+            holding.set()
+            finish.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        for candidate in (store, KeyringStore(), MemoryStore()):
+            assert candidate.lock("default").timeout is not None
+        monkeypatch.setattr(_stores, "LOCK_TIMEOUT", 0.1)
+        with pytest.raises(StorageError, match="another thread or process"), store.lock("default"):
+            pytest.fail("taken while held")
+    finally:
+        finish.set()
+        thread.join()
